@@ -1,0 +1,9 @@
+// Runs once before all test files: makes sure the Python venv with the stand-ins exists,
+// so individual files can start their own moto server quickly.
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+export default function setup(): void {
+  const script = fileURLToPath(new URL('./ensure-venv.sh', import.meta.url));
+  execFileSync('bash', [script], { stdio: 'inherit' });
+}

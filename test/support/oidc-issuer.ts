@@ -1,0 +1,125 @@
+// A real OIDC issuer over HTTP on loopback: discovery + JWKS, keys generated at start, tokens
+// signed with jose. Tests can rotate keys, take the JWKS endpoint down, and count fetches.
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { randomUUID } from 'node:crypto';
+import { SignJWT, exportJWK, generateKeyPair, type JWK, type JWTPayload, type CryptoKey } from 'jose';
+
+export interface IssuerKey {
+  kid: string;
+  alg: 'RS256' | 'ES256';
+  privateKey: CryptoKey;
+  publicJwk: JWK;
+}
+
+export interface SignOptions {
+  /** Override or drop header fields (e.g. kid) — for hostile-token tests. */
+  kid?: string | null;
+  key?: IssuerKey;
+  /** Claims set verbatim; defaults fill iss/aud/iat/nbf/exp/jti unless given (null removes). */
+  lifetimeSeconds?: number;
+}
+
+export interface TestIssuer {
+  url: string;
+  keys: IssuerKey[];
+  jwksFetches: number;
+  discoveryFetches: number;
+  /** When true, discovery and JWKS answer 503. */
+  down: boolean;
+  /** Optional artificial delay for JWKS responses (ms). */
+  jwksDelayMs: number;
+  /** Overrides the `issuer` field of the discovery document (mismatch tests). */
+  discoveryIssuerOverride?: string;
+  sign(claims: Record<string, unknown>, opts?: SignOptions): Promise<string>;
+  /** Adds a new key and publishes it; the old ones stay published unless `retire` is set. */
+  rotate(opts?: { alg?: 'RS256' | 'ES256'; retire?: boolean }): Promise<IssuerKey>;
+  /** A key that is never published (a "key of another issuer"). */
+  unpublishedKey(alg?: 'RS256' | 'ES256'): Promise<IssuerKey>;
+  close(): Promise<void>;
+}
+
+export async function makeKey(alg: 'RS256' | 'ES256' = 'RS256'): Promise<IssuerKey> {
+  const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true });
+  const kid = randomUUID();
+  const publicJwk = { ...(await exportJWK(publicKey)), kid, alg, use: 'sig' };
+  return { kid, alg, privateKey, publicJwk };
+}
+
+export async function startIssuer(opts: { path?: string } = {}): Promise<TestIssuer> {
+  const basePath = opts.path ?? '';
+  const state = {
+    keys: [await makeKey('RS256')],
+  };
+  const issuer: TestIssuer = {
+    url: '',
+    get keys() {
+      return state.keys;
+    },
+    jwksFetches: 0,
+    discoveryFetches: 0,
+    down: false,
+    jwksDelayMs: 0,
+    async sign(claims, signOpts = {}) {
+      const key = signOpts.key ?? state.keys[state.keys.length - 1]!;
+      const now = Math.floor(Date.now() / 1000);
+      const payload: JWTPayload = {
+        iss: issuer.url,
+        iat: now,
+        nbf: now - 5,
+        exp: now + (signOpts.lifetimeSeconds ?? 300),
+        jti: randomUUID(),
+        ...claims,
+      };
+      for (const [k, v] of Object.entries(payload)) if (v === null && k !== 'build_tag') delete payload[k];
+      const header: { alg: string; kid?: string; typ: string } = { alg: key.alg, typ: 'JWT' };
+      if (signOpts.kid !== null) header.kid = signOpts.kid ?? key.kid;
+      return new SignJWT(payload).setProtectedHeader(header).sign(key.privateKey);
+    },
+    async rotate(rotateOpts = {}) {
+      const key = await makeKey(rotateOpts.alg ?? 'RS256');
+      state.keys = rotateOpts.retire ? [key] : [...state.keys, key];
+      return key;
+    },
+    async unpublishedKey(alg = 'RS256') {
+      return makeKey(alg);
+    },
+    async close() {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+
+  const server = http.createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://x');
+    const send = (status: number, body: unknown) => {
+      res.writeHead(status, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(body));
+    };
+    if (issuer.down) return send(503, { error: 'down' });
+    if (url.pathname === `${basePath}/.well-known/openid-configuration`) {
+      issuer.discoveryFetches += 1;
+      return send(200, {
+        issuer: issuer.discoveryIssuerOverride ?? issuer.url,
+        jwks_uri: `${issuer.url}/.well-known/jwks`,
+        response_types_supported: ['id_token'],
+        subject_types_supported: ['public'],
+        id_token_signing_alg_values_supported: ['RS256', 'ES256'],
+      });
+    }
+    if (url.pathname === `${basePath}/.well-known/jwks`) {
+      issuer.jwksFetches += 1;
+      const body = { keys: state.keys.map((k) => k.publicJwk) };
+      if (issuer.jwksDelayMs > 0) {
+        setTimeout(() => send(200, body), issuer.jwksDelayMs);
+        return;
+      }
+      return send(200, body);
+    }
+    send(404, { error: 'not found' });
+  });
+  server.keepAliveTimeout = 1000;
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  const { port } = server.address() as AddressInfo;
+  issuer.url = `http://127.0.0.1:${port}${basePath}`;
+  return issuer;
+}
