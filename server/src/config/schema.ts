@@ -1,0 +1,149 @@
+// The configuration file's definition. One source of truth: the TypeScript types, the runtime
+// validation and the JSON Schema for editors (`credbroker config schema`) all come from here.
+// Cross-field rules (issuer references, templates, tag keys, typed values) are checked later by
+// `compileConfig`, which reports every problem at once with its path.
+import { z } from 'zod';
+import { rotationConfigSchema } from '../rotation/config-schema.js';
+
+const seconds = (min: number, max: number) => z.number().int().min(min).max(max);
+
+export const PRESET_NAMES = [
+  'github-actions',
+  'gitlab',
+  'circleci',
+  'buildkite',
+  'bitbucket',
+  'jenkins',
+  'azure-devops',
+  'terraform-cloud',
+] as const;
+export type PresetName = (typeof PRESET_NAMES)[number];
+
+/** Algorithms a token may be signed with. `none` and HS* are not representable: fail closed. */
+export const ALLOWED_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'] as const;
+
+export const issuerSchema = z
+  .strictObject({
+    preset: z.enum(PRESET_NAMES).optional().describe('Fills defaults and claim knowledge for a known CI provider.'),
+    url: z.string().optional().describe('Issuer URL, exactly as in the token `iss`. Presets derive it where they can.'),
+    host: z.string().optional().describe('GitHub Enterprise Server host (github-actions) or Terraform Enterprise host.'),
+    org_id: z.string().optional().describe('CircleCI organization id, or Azure DevOps organization id: part of the issuer URL.'),
+    workspace: z.string().optional().describe('Bitbucket workspace slug: part of the issuer URL.'),
+    audiences: z.array(z.string().min(1)).min(1).describe('Accepted `aud` values. Use a broker-specific audience.'),
+    algorithms: z.array(z.enum(ALLOWED_ALGORITHMS)).min(1).optional().describe('Default RS256 and ES256.'),
+    clock_skew_seconds: seconds(0, 300).default(30),
+    max_token_age_seconds: seconds(30, 86_400).optional().describe('Enforced from `iat`, even when `exp` is later. Preset default or 900.'),
+    required_claims: z.array(z.string().min(1)).default([]),
+    allow_insecure_http: z.boolean().default(false).describe('Allow an http:// issuer. Only for local testing.'),
+    jwks_refresh_seconds: seconds(60, 86_400).default(3600),
+    jwks_cooldown_seconds: seconds(1, 3600).default(30).describe('Minimum time between refetches triggered by an unknown `kid`.'),
+    http_timeout_ms: z.number().int().min(100).max(60_000).default(5000),
+    max_response_bytes: z.number().int().min(1024).max(10 * 1024 * 1024).default(512 * 1024),
+  })
+  .describe('An issuer the broker trusts.');
+
+const scalar = z.union([z.string(), z.number(), z.boolean()]);
+export type Scalar = z.infer<typeof scalar>;
+
+export const conditionSchema = z.union([
+  scalar,
+  z.array(scalar).min(1),
+  z.strictObject({ equals: scalar }),
+  z.strictObject({ one_of: z.array(scalar).min(1) }),
+  z.strictObject({ glob: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]) }),
+  z.strictObject({ present: z.boolean() }),
+  z.strictObject({ contains: z.union([scalar, z.array(scalar).min(1)]) }),
+]);
+export type ConditionInput = z.infer<typeof conditionSchema>;
+
+const claimsSchema = z.record(z.string().min(1), conditionSchema);
+
+export const bindingSchema = z.strictObject({
+  description: z.string().optional(),
+  issuer: z.string().min(1).describe('Key of an entry under `issuers`.'),
+  claims: claimsSchema.describe('Claim name → condition. Every condition must hold.'),
+  session_policy: z
+    .union([z.string(), z.record(z.string(), z.unknown())])
+    .optional()
+    .describe('Inline session policy (JSON text or object) that further restricts the session.'),
+  policy_arns: z.array(z.string()).max(10).optional().describe('Managed policy ARNs used as session policies.'),
+  max_duration_seconds: seconds(900, 43_200).optional(),
+});
+
+export const denyRuleSchema = z.strictObject({
+  description: z.string().optional(),
+  issuer: z.string().min(1).optional().describe('Omit to match tokens of every issuer.'),
+  claims: claimsSchema,
+});
+
+export const roleSchema = z.strictObject({
+  description: z.string().optional(),
+  arn: z.string().describe('arn:aws:iam::<account>:role/<path/name>; any account.'),
+  region: z.string().optional().describe('STS region for this role; default aws.region.'),
+  max_duration_seconds: seconds(900, 43_200).default(3600),
+  default_duration_seconds: seconds(900, 43_200).optional(),
+  session_name: z.string().optional().describe('Template; default from the issuer preset. `{claim}` and `{@issuer}`, `{@role}`, `{@provider}`, `{@token_hash}`.'),
+  source_identity: z.string().optional().describe('Template over immutable claims; default from the preset.'),
+  tags: z.record(z.string(), z.string()).optional().describe('Session tag key → template. Default from the preset.'),
+  transitive_tag_keys: z.array(z.string()).optional(),
+  allow: z.array(bindingSchema).min(1),
+  deny: z.array(denyRuleSchema).default([]),
+});
+
+export const configSchema = z.strictObject({
+  server: z
+    .strictObject({
+      host: z.string().default('127.0.0.1'),
+      port: z.number().int().min(0).max(65_535).default(8080),
+      trust_proxy: z.union([z.boolean(), z.number().int().min(0), z.string()]).default(false),
+      request_timeout_ms: z.number().int().min(1000).max(120_000).default(15_000),
+      body_limit_bytes: z.number().int().min(256).max(1024 * 1024).default(16 * 1024),
+      max_session_duration_seconds: seconds(900, 43_200).default(3600).describe('Broker-wide cap on DurationSeconds.'),
+      readiness_wait_ms: z.number().int().min(0).max(120_000).default(5000).describe('How long start-up waits for issuer keys.'),
+    })
+    .prefault({}),
+  aws: z
+    .strictObject({
+      region: z.string().default('us-east-1'),
+      sts_endpoint: z.string().optional().describe('Override the STS endpoint (tests, VPC endpoints).'),
+      iam_endpoint: z.string().optional(),
+      max_attempts: z.number().int().min(1).max(10).default(3),
+      http_timeout_ms: z.number().int().min(500).max(60_000).default(5000),
+      role_chaining: z
+        .enum(['auto', 'always', 'never'])
+        .default('auto')
+        .describe('Whether the broker itself runs on role credentials (AssumeRole is then capped at 1 h). auto: temporary credentials ⇒ chaining.'),
+    })
+    .prefault({}),
+  logging: z
+    .strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
+    .prefault({}),
+  audit: z
+    .strictObject({
+      sink: z.enum(['stdout', 'file', 'store']).default('stdout'),
+      path: z.string().optional(),
+    })
+    .prefault({}),
+  store: z
+    .strictObject({
+      driver: z.enum(['memory', 'sqlite', 'postgres']).default('memory'),
+      sqlite_path: z.string().default('credbroker.sqlite'),
+      postgres_url: z.string().optional(),
+    })
+    .prefault({}),
+  issuers: z.record(z.string().regex(/^[A-Za-z0-9_-]+$/), issuerSchema),
+  roles: z.record(z.string().regex(/^[A-Za-z0-9_.-]+$/), roleSchema),
+  deny: z.array(denyRuleSchema).default([]).describe('Deny rules for every role; deny wins over allow.'),
+  rotation: rotationConfigSchema.optional(),
+});
+
+export type ConfigInput = z.input<typeof configSchema>;
+export type RawConfig = z.output<typeof configSchema>;
+export type IssuerInput = z.output<typeof issuerSchema>;
+export type RoleInput = z.output<typeof roleSchema>;
+export type BindingInput = z.output<typeof bindingSchema>;
+export type DenyRuleInput = z.output<typeof denyRuleSchema>;
+
+export function configJsonSchema(): unknown {
+  return z.toJSONSchema(configSchema, { io: 'input', unrepresentable: 'any' });
+}
