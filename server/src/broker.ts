@@ -1,0 +1,145 @@
+// The composition root: builds the broker from a config and its adapters. Everything that does
+// I/O is handed in here (or defaulted), so tests and benchmarks can swap any edge.
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type express from 'express';
+import type { Config } from './config/compile.js';
+import { createApp, type AppDeps } from './http/app.js';
+import { TokenVerifier } from './oidc/verifier.js';
+import { StsCredentialIssuer, type CredentialIssuer } from './aws/sts.js';
+import { MemoryReplayLedger, type ReplayLedger } from './replay/ledger.js';
+import { FileAuditSink, StdoutAuditSink } from './audit/sinks.js';
+import type { AuditSink } from './audit/types.js';
+import { createMetrics, type BrokerMetrics } from './metrics.js';
+import { createLogger, type Logger } from './log.js';
+import type { PreIssueCheck } from './exchange.js';
+
+export interface BrokerOptions {
+  sts?: CredentialIssuer;
+  ledger?: ReplayLedger;
+  audit?: AuditSink;
+  logger?: Logger;
+  metrics?: BrokerMetrics;
+  now?: () => Date;
+  preIssueChecks?: PreIssueCheck[];
+  limiters?: express.RequestHandler[];
+}
+
+export interface Broker {
+  app: express.Express;
+  metrics: BrokerMetrics;
+  logger: Logger;
+  verifier(): TokenVerifier;
+  config(): Config;
+  /** Swap in a new, already validated config (hot reload). In-flight requests keep the old one. */
+  reload(next: Config): Promise<void>;
+  /** Prefetch issuer keys (bounded by server.readiness_wait_ms), then refresh in the background. */
+  start(): Promise<void>;
+  listen(port?: number, host?: string): Promise<{ url: string; server: http.Server }>;
+  close(): Promise<void>;
+}
+
+export function defaultAuditSink(config: Config): AuditSink {
+  if (config.audit.sink === 'file') return new FileAuditSink(config.audit.path!);
+  return new StdoutAuditSink();
+}
+
+export function createBroker(initial: Config, opts: BrokerOptions = {}): Broker {
+  let config = initial;
+  const logger = opts.logger ?? createLogger({ level: config.logging.level });
+  const metrics = opts.metrics ?? createMetrics({ defaultMetrics: true });
+  const onRefresh = (issuer: string, outcome: 'success' | 'failure', trigger: string, error?: string) => {
+    metrics.jwksRefresh.inc({ issuer, outcome, trigger });
+    if (outcome === 'failure') logger.warn({ issuer, trigger, error }, 'issuer key refresh failed; keeping last good keys');
+    else logger.debug({ issuer, trigger }, 'issuer keys refreshed');
+  };
+  let verifier = new TokenVerifier(config.issuers.values(), { onRefresh }, opts.now);
+  const sts =
+    opts.sts ??
+    new StsCredentialIssuer({
+      defaultRegion: config.aws.region,
+      endpoint: config.aws.sts_endpoint,
+      maxAttempts: config.aws.max_attempts,
+      httpTimeoutMs: config.aws.http_timeout_ms,
+    });
+  const audit = opts.audit ?? defaultAuditSink(config);
+  const ledger = opts.ledger ?? new MemoryReplayLedger();
+  const servers: http.Server[] = [];
+
+  const readiness = () => {
+    const issuers: Record<string, boolean> = {};
+    for (const [id, cache] of verifier.caches) {
+      issuers[id] = cache.loaded;
+      metrics.issuerKeysLoaded.set({ issuer: id }, cache.loaded ? 1 : 0);
+    }
+    return { ready: Object.values(issuers).every(Boolean), issuers };
+  };
+
+  const deps: AppDeps = {
+    config: () => config,
+    verifier: () => verifier,
+    sts,
+    ledger,
+    audit,
+    metrics,
+    logger,
+    now: opts.now ?? (() => new Date()),
+    ready: readiness,
+    ...(opts.preIssueChecks ? { preIssueChecks: opts.preIssueChecks } : {}),
+    ...(opts.limiters ? { limiters: opts.limiters } : {}),
+  };
+  const app = createApp(deps);
+
+  return {
+    app,
+    metrics,
+    logger,
+    verifier: () => verifier,
+    config: () => config,
+    async reload(next) {
+      // Keep key caches for issuers whose settings did not change; fetch keys for new ones first.
+      const sameIssuers = JSON.stringify(next.raw.issuers) === JSON.stringify(config.raw.issuers);
+      if (!sameIssuers) {
+        const fresh = new TokenVerifier(next.issuers.values(), { onRefresh }, opts.now);
+        await fresh.start(next.server.readiness_wait_ms);
+        const old = verifier;
+        verifier = fresh;
+        old.stop();
+      }
+      config = next;
+    },
+    async start() {
+      await verifier.start(config.server.readiness_wait_ms);
+      const r = readiness();
+      if (!r.ready) logger.warn({ issuers: r.issuers }, 'not all issuer keys loaded yet; /readyz reports 503 until they are');
+    },
+    async listen(port = config.server.port, host = config.server.host) {
+      const server = http.createServer(app);
+      server.requestTimeout = config.server.request_timeout_ms + 5000;
+      server.headersTimeout = 10_000;
+      server.keepAliveTimeout = 5000;
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, host, () => resolve());
+      });
+      servers.push(server);
+      const addr = server.address() as AddressInfo;
+      const shownHost = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+      return { url: `http://${shownHost}:${addr.port}`, server };
+    },
+    async close() {
+      verifier.stop();
+      await Promise.all(
+        servers.map(
+          (s) =>
+            new Promise<void>((resolve) => {
+              s.close(() => resolve());
+              s.closeIdleConnections();
+            }),
+        ),
+      );
+      await audit.close?.();
+      if (sts instanceof StsCredentialIssuer) sts.destroy();
+    },
+  };
+}

@@ -1,0 +1,124 @@
+// Raw (schema-valid) config → the frozen, typed configuration the broker runs on. Cross-field
+// rules are checked here; every problem is collected and reported together.
+import type { RawConfig, IssuerInput } from './schema.js';
+import { ALLOWED_ALGORITHMS } from './schema.js';
+import { PRESETS, GENERIC, type Preset } from '../core/presets.js';
+import { issuerUrlProblem } from '../core/issuer-url.js';
+import { compilePolicy, type CompiledPolicy, type PolicyIssuer } from '../core/policy.js';
+import { lintPolicy } from '../core/lint.js';
+import type { Problem } from '../core/problems.js';
+
+export interface IssuerConfig {
+  id: string;
+  url: string;
+  provider: string;
+  preset: Preset | undefined;
+  audiences: string[];
+  algorithms: Array<(typeof ALLOWED_ALGORITHMS)[number]>;
+  clockSkewSeconds: number;
+  maxTokenAgeSeconds: number;
+  requiredClaims: string[];
+  allowInsecureHttp: boolean;
+  jwksRefreshSeconds: number;
+  jwksCooldownSeconds: number;
+  httpTimeoutMs: number;
+  maxResponseBytes: number;
+}
+
+export interface Config {
+  raw: RawConfig;
+  server: RawConfig['server'];
+  aws: RawConfig['aws'];
+  logging: RawConfig['logging'];
+  audit: RawConfig['audit'];
+  store: RawConfig['store'];
+  issuers: Map<string, IssuerConfig>;
+  policy: CompiledPolicy;
+  rotation: RawConfig['rotation'];
+}
+
+function compileIssuer(id: string, input: IssuerInput, problems: Problem[]): IssuerConfig {
+  const path = `issuers.${id}`;
+  const preset = input.preset ? PRESETS[input.preset] : undefined;
+  let url = input.url;
+  if (url === undefined) {
+    if (!preset) problems.push({ path: `${path}.url`, message: 'required when no preset is given' });
+    else {
+      const derived = preset.issuerUrl({ host: input.host, org_id: input.org_id, workspace: input.workspace });
+      if (typeof derived === 'string') url = derived;
+      else problems.push({ path: `${path}.url`, message: derived.error });
+    }
+  }
+  if (url !== undefined) {
+    const problem = issuerUrlProblem(url, input.allow_insecure_http);
+    if (problem) problems.push({ path: `${path}.url`, message: problem });
+  }
+  return {
+    id,
+    url: url ?? '',
+    provider: preset?.name ?? 'oidc',
+    preset,
+    audiences: input.audiences,
+    algorithms: input.algorithms ?? ['RS256', 'ES256'],
+    clockSkewSeconds: input.clock_skew_seconds,
+    maxTokenAgeSeconds: input.max_token_age_seconds ?? preset?.defaultMaxTokenAge ?? GENERIC.defaultMaxTokenAge,
+    requiredClaims: input.required_claims,
+    allowInsecureHttp: input.allow_insecure_http,
+    jwksRefreshSeconds: input.jwks_refresh_seconds,
+    jwksCooldownSeconds: input.jwks_cooldown_seconds,
+    httpTimeoutMs: input.http_timeout_ms,
+    maxResponseBytes: input.max_response_bytes,
+  };
+}
+
+function issuerWarnings(issuers: Map<string, IssuerConfig>): Problem[] {
+  const warnings: Problem[] = [];
+  for (const issuer of issuers.values()) {
+    issuer.audiences.forEach((aud, i) => {
+      if (issuer.preset?.name === 'github-actions' && /^https:\/\/github\.com\//.test(aud)) {
+        warnings.push({ path: `issuers.${issuer.id}.audiences[${i}]`, message: "GitHub's default audience is shared by every workflow of the owner: use a broker-specific audience" });
+      }
+    });
+    if (issuer.allowInsecureHttp) warnings.push({ path: `issuers.${issuer.id}.allow_insecure_http`, message: 'http issuer allowed: for local testing only' });
+  }
+  return warnings;
+}
+
+export function compileConfig(raw: RawConfig): { config?: Config; problems: Problem[]; warnings: Problem[] } {
+  const problems: Problem[] = [];
+  const issuers = new Map<string, IssuerConfig>();
+  const byUrl = new Map<string, string>();
+  for (const [id, input] of Object.entries(raw.issuers)) {
+    const issuer = compileIssuer(id, input, problems);
+    const prior = byUrl.get(issuer.url);
+    if (issuer.url && prior !== undefined) problems.push({ path: `issuers.${id}.url`, message: `same issuer URL as issuers.${prior}` });
+    byUrl.set(issuer.url, id);
+    issuers.set(id, issuer);
+  }
+  const policyIssuers = new Map<string, PolicyIssuer>(
+    [...issuers.values()].map((i) => [i.id, { id: i.id, provider: i.provider, preset: i.preset }]),
+  );
+  const policy = compilePolicy(
+    { roles: raw.roles, deny: raw.deny, brokerMaxDuration: raw.server.max_session_duration_seconds },
+    policyIssuers,
+    problems,
+  );
+  if (raw.audit.sink === 'file' && !raw.audit.path) problems.push({ path: 'audit.path', message: 'required when audit.sink is "file"' });
+  if (raw.store.driver === 'postgres' && !raw.store.postgres_url) problems.push({ path: 'store.postgres_url', message: 'required when store.driver is "postgres"' });
+  if (raw.audit.sink === 'store' && raw.store.driver === 'memory') problems.push({ path: 'audit.sink', message: '"store" needs store.driver sqlite or postgres' });
+
+  const warnings = [...issuerWarnings(issuers), ...lintPolicy(policy)];
+  if (problems.length > 0) return { problems, warnings };
+  const config: Config = {
+    raw,
+    server: raw.server,
+    aws: raw.aws,
+    logging: raw.logging,
+    audit: raw.audit,
+    store: raw.store,
+    issuers,
+    policy,
+    rotation: raw.rotation,
+  };
+  return { config: Object.freeze(config), problems, warnings };
+}

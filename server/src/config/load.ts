@@ -1,0 +1,76 @@
+// Load a YAML config file: parse, validate against the schema, compile. Every problem is
+// reported at once with its path; nothing partial is ever returned.
+import { readFile } from 'node:fs/promises';
+import { parseDocument } from 'yaml';
+import { configSchema } from './schema.js';
+import { compileConfig, type Config } from './compile.js';
+import { formatProblem, type Problem } from '../core/problems.js';
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  constructor(
+    readonly problems: Problem[],
+    readonly source: string,
+  ) {
+    super(`invalid configuration (${source}):\n${problems.map((p) => `  - ${formatProblem(p)}`).join('\n')}`);
+  }
+}
+
+const pathOf = (segments: ReadonlyArray<PropertyKey>): string =>
+  segments.reduce<string>((acc, s) => (typeof s === 'number' ? `${acc}[${s}]` : acc ? `${acc}.${String(s)}` : String(s)), '');
+
+/** Validates config text (YAML or JSON); returns the config or all problems. */
+export function parseConfig(text: string, source = 'config'): { config: Config; warnings: Problem[] } {
+  const doc = parseDocument(text, { prettyErrors: false });
+  if (doc.errors.length > 0) {
+    throw new ConfigError(
+      doc.errors.map((e) => ({ path: `line ${e.linePos?.[0]?.line ?? '?'}`, message: e.message.split('\n')[0] ?? e.message })),
+      source,
+    );
+  }
+  const data: unknown = doc.toJS() ?? {};
+  const parsed = configSchema.safeParse(data);
+  if (!parsed.success) {
+    throw new ConfigError(
+      parsed.error.issues.map((i) => ({ path: pathOf(i.path), message: i.message })),
+      source,
+    );
+  }
+  const { config, problems, warnings } = compileConfig(parsed.data);
+  if (!config) throw new ConfigError(problems, source);
+  return { config, warnings };
+}
+
+/** Expands ${ENV_VAR} references so secrets and per-environment values can stay out of the file. */
+export function expandEnv(text: string, env: NodeJS.ProcessEnv = process.env): { text: string; missing: string[] } {
+  const missing: string[] = [];
+  const expandLine = (line: string) =>
+    line.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_m, name: string) => {
+      const v = env[name];
+      if (v === undefined) {
+        missing.push(name);
+        return '';
+      }
+      return v;
+    });
+  // Comment lines are left alone so documentation can mention the syntax.
+  const out = text
+    .split('\n')
+    .map((line) => (/^\s*#/.test(line) ? line : expandLine(line)))
+    .join('\n');
+  return { text: out, missing };
+}
+
+export async function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.env): Promise<{ config: Config; warnings: Problem[] }> {
+  const raw = await readFile(file, 'utf8');
+  const { text, missing } = expandEnv(raw, env);
+  if (missing.length > 0) {
+    throw new ConfigError(missing.map((m) => ({ path: `\${${m}}`, message: 'environment variable is not set' })), file);
+  }
+  return parseConfig(text, file);
+}
+
+/** The config path: --config flag, else CREDBROKER_CONFIG, else ./credbroker.yaml. */
+export function configPathFrom(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
+  return flag ?? env.CREDBROKER_CONFIG ?? 'credbroker.yaml';
+}

@@ -1,0 +1,377 @@
+// The policy: which identities may assume which role. Compiled once (every problem reported at
+// once, with its path), then evaluated by a pure function. Deny by default; deny rules win.
+import type { BindingInput, DenyRuleInput, RoleInput, Scalar } from '../config/schema.js';
+import { compileCondition, indexKey, matchCondition, type Condition, type ConditionResult } from './conditions.js';
+import type { Preset } from './presets.js';
+import { GENERIC } from './presets.js';
+import { parseTemplate, renderTemplate, type Template, type TemplateContext } from './template.js';
+import {
+  MAX_SESSION_TAGS,
+  sanitizeSessionName,
+  sanitizeSourceIdentity,
+  sanitizeTagValue,
+  tagKeyProblem,
+} from './sanitize.js';
+import type { Problem } from './problems.js';
+
+export interface PolicyIssuer {
+  id: string;
+  provider: string;
+  preset: Preset | undefined;
+}
+
+export interface CompiledRule {
+  /** Config path, e.g. roles.deploy.allow[1] — shown in explain output and audit. */
+  path: string;
+  issuer: string | undefined;
+  conditions: Array<{ claim: string; condition: Condition }>;
+}
+
+export interface CompiledBinding extends CompiledRule {
+  issuer: string;
+  index: number;
+  sessionPolicy: string | undefined;
+  policyArns: string[];
+  maxDuration: number | undefined;
+}
+
+interface BindingIndex {
+  /** claim → typed value → bindings with an exact condition on that claim (indexed on one claim each). */
+  byClaim: Map<string, Map<string, CompiledBinding[]>>;
+  /** Bindings with no exact-match condition to index on. */
+  residual: CompiledBinding[];
+}
+
+export interface CompiledRole {
+  name: string;
+  arn: string;
+  region: string | undefined;
+  maxDuration: number;
+  defaultDuration: number | undefined;
+  bindings: CompiledBinding[];
+  byIssuer: Map<string, BindingIndex>;
+  deny: CompiledRule[];
+  /** Per issuer: naming templates (role override or preset default). */
+  naming: Map<string, { sessionName: Template; sourceIdentity: Template; tags: Array<[string, Template]> }>;
+  transitiveTagKeys: string[];
+}
+
+export interface CompiledPolicy {
+  roles: Map<string, CompiledRole>;
+  globalDeny: CompiledRule[];
+  brokerMaxDuration: number;
+  issuers: Map<string, PolicyIssuer>;
+}
+
+export interface EvaluationInput {
+  issuer: string;
+  claims: Readonly<Record<string, unknown>>;
+  role: string;
+  requestedDuration: number | undefined;
+  /** SHA-256 (hex) of the token: for `{@token_hash}`, never the token itself. */
+  tokenHash: string;
+  /** The broker runs on role credentials: AssumeRole is role chaining, capped at 1 h by AWS. */
+  roleChaining: boolean;
+  now: Date;
+}
+
+export interface RuleVerdict {
+  path: string;
+  matched: boolean;
+  conditions: ConditionResult[];
+}
+
+export type Decision =
+  | {
+      effect: 'allow';
+      roleArn: string;
+      region: string | undefined;
+      binding: string;
+      sessionName: string;
+      sourceIdentity: string;
+      tags: Array<{ Key: string; Value: string }>;
+      transitiveTagKeys: string[];
+      durationSeconds: number;
+      sessionPolicy: string | undefined;
+      policyArns: string[];
+      usedClaims: Record<string, unknown>;
+      evaluatedAt: string;
+    }
+  | {
+      effect: 'deny';
+      reason: 'ERR_POLICY_NO_MATCH' | 'ERR_POLICY_DENY_RULE' | 'ERR_POLICY_UNKNOWN_ROLE';
+      detail: RuleVerdict[];
+      usedClaims: Record<string, unknown>;
+      evaluatedAt: string;
+    };
+
+export const ROLE_ARN_RE = /^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]{1,512}$/;
+const ROLE_CHAINING_CAP = 3600;
+
+function compileRule(
+  rule: BindingInput | DenyRuleInput,
+  path: string,
+  issuers: Map<string, PolicyIssuer>,
+  problems: Problem[],
+): CompiledRule {
+  const issuer = rule.issuer === undefined ? undefined : issuers.get(rule.issuer);
+  if (rule.issuer !== undefined && issuer === undefined) {
+    problems.push({ path: `${path}.issuer`, message: `unknown issuer "${rule.issuer}" (known: ${[...issuers.keys()].join(', ') || 'none'})` });
+  }
+  const conditions: CompiledRule['conditions'] = [];
+  const entries = Object.entries(rule.claims);
+  if (entries.length === 0) problems.push({ path: `${path}.claims`, message: 'at least one claim condition is required (deny by default)' });
+  for (const [claim, input] of entries) {
+    const preset = issuer?.preset;
+    const expected = preset?.claimTypes[claim] ?? (preset?.stringClaims ? 'string' : undefined);
+    const compiled = compileCondition(input, expected);
+    if ('error' in compiled) problems.push({ path: `${path}.claims.${claim}`, message: compiled.error });
+    else conditions.push({ claim, condition: compiled });
+  }
+  return { path, issuer: rule.issuer, conditions };
+}
+
+function templateOrProblem(source: string, path: string, problems: Problem[]): Template {
+  const t = parseTemplate(source);
+  if ('error' in t) {
+    problems.push({ path, message: `template: ${t.error}` });
+    return { source, parts: [], claims: [] };
+  }
+  return t;
+}
+
+function sessionPolicyText(input: BindingInput['session_policy'], path: string, problems: Problem[]): string | undefined {
+  if (input === undefined) return undefined;
+  let text: string;
+  if (typeof input === 'string') {
+    try {
+      text = JSON.stringify(JSON.parse(input));
+    } catch {
+      problems.push({ path, message: 'session_policy is not valid JSON' });
+      return undefined;
+    }
+  } else {
+    text = JSON.stringify(input);
+  }
+  if (text.length > 2048) problems.push({ path, message: `session_policy is ${text.length} characters; AWS allows 2048` });
+  return text;
+}
+
+function indexBindings(bindings: CompiledBinding[]): Map<string, BindingIndex> {
+  const byIssuer = new Map<string, BindingIndex>();
+  for (const b of bindings) {
+    let idx = byIssuer.get(b.issuer);
+    if (!idx) byIssuer.set(b.issuer, (idx = { byClaim: new Map(), residual: [] }));
+    const exact = b.conditions.find((c) => c.condition.op === 'equals');
+    if (!exact || exact.condition.op !== 'equals') {
+      idx.residual.push(b);
+      continue;
+    }
+    let byValue = idx.byClaim.get(exact.claim);
+    if (!byValue) idx.byClaim.set(exact.claim, (byValue = new Map()));
+    for (const v of exact.condition.values) {
+      const key = indexKey(v)!;
+      const list = byValue.get(key);
+      if (list) list.push(b);
+      else byValue.set(key, [b]);
+    }
+  }
+  return byIssuer;
+}
+
+function compileRole(
+  name: string,
+  input: RoleInput,
+  issuers: Map<string, PolicyIssuer>,
+  problems: Problem[],
+): CompiledRole {
+  const path = `roles.${name}`;
+  if (!ROLE_ARN_RE.test(input.arn)) problems.push({ path: `${path}.arn`, message: 'expected arn:aws:iam::<12-digit account>:role/<path/name>' });
+  if (input.default_duration_seconds !== undefined && input.default_duration_seconds > input.max_duration_seconds) {
+    problems.push({ path: `${path}.default_duration_seconds`, message: 'exceeds max_duration_seconds' });
+  }
+  const bindings = input.allow.map((b, i): CompiledBinding => {
+    const bpath = `${path}.allow[${i}]`;
+    const rule = compileRule(b, bpath, issuers, problems);
+    return {
+      ...rule,
+      issuer: b.issuer,
+      index: i,
+      sessionPolicy: sessionPolicyText(b.session_policy, `${bpath}.session_policy`, problems),
+      policyArns: b.policy_arns ?? [],
+      maxDuration: b.max_duration_seconds,
+    };
+  });
+  const deny = input.deny.map((d, i) => compileRule(d, `${path}.deny[${i}]`, issuers, problems));
+
+  // Naming per issuer used by this role: explicit templates win over preset defaults.
+  const naming: CompiledRole['naming'] = new Map();
+  const tagSources = input.tags;
+  if (tagSources) checkTagKeys(Object.keys(tagSources), `${path}.tags`, problems);
+  for (const issuerId of new Set(bindings.map((b) => b.issuer))) {
+    const issuer = issuers.get(issuerId);
+    const defaults = issuer?.preset ?? GENERIC;
+    const tags = Object.entries(tagSources ?? defaults.tags).map(
+      ([k, v]): [string, Template] => [k, templateOrProblem(v, `${path}.tags.${k}`, problems)],
+    );
+    naming.set(issuerId, {
+      sessionName: templateOrProblem(input.session_name ?? defaults.sessionName, `${path}.session_name`, problems),
+      sourceIdentity: templateOrProblem(input.source_identity ?? defaults.sourceIdentity, `${path}.source_identity`, problems),
+      tags,
+    });
+  }
+  const transitive = input.transitive_tag_keys ?? [];
+  const allTagKeys = new Set([...naming.values()].flatMap((n) => n.tags.map(([k]) => k)));
+  transitive.forEach((k, i) => {
+    if (!allTagKeys.has(k)) problems.push({ path: `${path}.transitive_tag_keys[${i}]`, message: `"${k}" is not a session tag of this role` });
+  });
+
+  return {
+    name,
+    arn: input.arn,
+    region: input.region,
+    maxDuration: input.max_duration_seconds,
+    defaultDuration: input.default_duration_seconds,
+    bindings,
+    byIssuer: indexBindings(bindings),
+    deny,
+    naming,
+    transitiveTagKeys: transitive,
+  };
+}
+
+function checkTagKeys(keys: string[], path: string, problems: Problem[]): void {
+  if (keys.length > MAX_SESSION_TAGS) problems.push({ path, message: `${keys.length} tags; AWS allows ${MAX_SESSION_TAGS}` });
+  const seen = new Map<string, string>();
+  for (const key of keys) {
+    const p = tagKeyProblem(key);
+    if (p) problems.push({ path: `${path}.${key}`, message: p });
+    const folded = key.toLowerCase();
+    const prior = seen.get(folded);
+    if (prior !== undefined) problems.push({ path: `${path}.${key}`, message: `collides with "${prior}" (AWS tag keys are case-insensitive)` });
+    else seen.set(folded, key);
+  }
+}
+
+export function compilePolicy(
+  input: { roles: Record<string, RoleInput>; deny: DenyRuleInput[]; brokerMaxDuration: number },
+  issuers: Map<string, PolicyIssuer>,
+  problems: Problem[],
+): CompiledPolicy {
+  const roles = new Map<string, CompiledRole>();
+  for (const [name, role] of Object.entries(input.roles)) roles.set(name, compileRole(name, role, issuers, problems));
+  const globalDeny = input.deny.map((d, i) => compileRule(d, `deny[${i}]`, issuers, problems));
+  return { roles, globalDeny, brokerMaxDuration: input.brokerMaxDuration, issuers };
+}
+
+function verdict(rule: CompiledRule, claims: Readonly<Record<string, unknown>>): RuleVerdict {
+  const conditions = rule.conditions.map(({ claim, condition }) => matchCondition(claim, condition, claims));
+  return { path: rule.path, matched: conditions.every((c) => c.matched), conditions };
+}
+
+/** Bindings of this role and issuer that could match: index buckets plus the unindexed rest. */
+function candidates(role: CompiledRole, issuer: string, claims: Readonly<Record<string, unknown>>): CompiledBinding[] {
+  const idx = role.byIssuer.get(issuer);
+  if (!idx) return [];
+  const out = [...idx.residual];
+  for (const [claim, byValue] of idx.byClaim) {
+    const key = indexKey(claims[claim]);
+    const bucket = key === undefined ? undefined : byValue.get(key);
+    if (bucket) out.push(...bucket);
+  }
+  return out.sort((a, b) => a.index - b.index);
+}
+
+function usedClaimsOf(rules: CompiledRule[], templates: Template[], claims: Readonly<Record<string, unknown>>): Record<string, unknown> {
+  const used: Record<string, unknown> = {};
+  const add = (name: string) => {
+    if (Object.hasOwn(claims, name)) used[name] = claims[name];
+  };
+  for (const r of rules) for (const c of r.conditions) add(c.claim);
+  for (const t of templates) for (const c of t.claims) add(c);
+  return used;
+}
+
+export function clampDuration(
+  requested: number | undefined,
+  role: Pick<CompiledRole, 'maxDuration' | 'defaultDuration'>,
+  bindingMax: number | undefined,
+  brokerMax: number,
+  roleChaining: boolean,
+): number {
+  const caps = [role.maxDuration, brokerMax];
+  if (bindingMax !== undefined) caps.push(bindingMax);
+  if (roleChaining) caps.push(ROLE_CHAINING_CAP);
+  const cap = Math.min(...caps);
+  const want = requested ?? role.defaultDuration ?? cap;
+  return Math.max(900, Math.min(want, cap));
+}
+
+/** Pure: (claims, requested role, now) → allow with everything STS needs, or deny with reasons. */
+export function evaluate(policy: CompiledPolicy, input: EvaluationInput): Decision {
+  const evaluatedAt = input.now.toISOString();
+  const role = policy.roles.get(input.role);
+  if (!role) return { effect: 'deny', reason: 'ERR_POLICY_UNKNOWN_ROLE', detail: [], usedClaims: {}, evaluatedAt };
+
+  const denyRules = [...policy.globalDeny, ...role.deny].filter((d) => d.issuer === undefined || d.issuer === input.issuer);
+  const denyVerdicts = denyRules.map((d) => verdict(d, input.claims));
+  const hit = denyVerdicts.find((v) => v.matched);
+  if (hit) {
+    return { effect: 'deny', reason: 'ERR_POLICY_DENY_RULE', detail: [hit], usedClaims: usedClaimsOf(denyRules, [], input.claims), evaluatedAt };
+  }
+
+  const considered = candidates(role, input.issuer, input.claims);
+  const verdicts: RuleVerdict[] = [];
+  for (const binding of considered) {
+    const v = verdict(binding, input.claims);
+    verdicts.push(v);
+    if (!v.matched) continue;
+    const naming = role.naming.get(input.issuer)!;
+    const issuer = policy.issuers.get(input.issuer);
+    const ctx: TemplateContext = {
+      claims: input.claims,
+      issuer: input.issuer,
+      provider: issuer?.provider ?? 'oidc',
+      role: role.name,
+      tokenHash: input.tokenHash,
+    };
+    const templates = [naming.sessionName, naming.sourceIdentity, ...naming.tags.map(([, t]) => t)];
+    return {
+      effect: 'allow',
+      roleArn: role.arn,
+      region: role.region,
+      binding: binding.path,
+      sessionName: sanitizeSessionName(renderTemplate(naming.sessionName, ctx)),
+      sourceIdentity: sanitizeSourceIdentity(renderTemplate(naming.sourceIdentity, ctx)),
+      tags: naming.tags.map(([Key, t]) => ({ Key, Value: sanitizeTagValue(renderTemplate(t, ctx)) })),
+      transitiveTagKeys: role.transitiveTagKeys,
+      durationSeconds: clampDuration(input.requestedDuration, role, binding.maxDuration, policy.brokerMaxDuration, input.roleChaining),
+      sessionPolicy: binding.sessionPolicy,
+      policyArns: binding.policyArns,
+      usedClaims: usedClaimsOf([...denyRules, binding], templates, input.claims),
+      evaluatedAt,
+    };
+  }
+  return {
+    effect: 'deny',
+    reason: 'ERR_POLICY_NO_MATCH',
+    detail: verdicts,
+    usedClaims: usedClaimsOf([...denyRules, ...considered], [], input.claims),
+    evaluatedAt,
+  };
+}
+
+/** Every rule of a role judged against the claims, without the index: for `policy explain`. */
+export function explain(policy: CompiledPolicy, input: EvaluationInput): { decision: Decision; deny: RuleVerdict[]; allow: RuleVerdict[] } {
+  const decision = evaluate(policy, input);
+  const role = policy.roles.get(input.role);
+  const deny = [...policy.globalDeny, ...(role?.deny ?? [])]
+    .filter((d) => d.issuer === undefined || d.issuer === input.issuer)
+    .map((d) => verdict(d, input.claims));
+  const allow = (role?.bindings ?? []).map((b) =>
+    b.issuer === input.issuer ? verdict(b, input.claims) : { path: b.path, matched: false, conditions: [] },
+  );
+  return { decision, deny, allow };
+}
+
+export type { Scalar };

@@ -1,0 +1,160 @@
+// What the broker knows about each CI provider's tokens: issuer URL shape, value types, which
+// claims are immutable ids (safe to bind) and which are mutable names, and defaults for session
+// naming. Source: the providers' public docs (see test/fixtures/ci-tokens/README.md).
+import type { PresetName } from '../config/schema.js';
+
+export type ClaimType = 'string' | 'number' | 'boolean' | 'array' | 'null';
+
+export interface Preset {
+  name: PresetName;
+  /** Short prefix used in session names and source identities. */
+  short: string;
+  /** Issuer URL from preset parameters, or an error message naming the missing parameter. */
+  issuerUrl(p: { host?: string | undefined; org_id?: string | undefined; workspace?: string | undefined }): string | { error: string };
+  /** Provider sends every custom claim as a string (so `true` in config means `"true"`). */
+  stringClaims: boolean;
+  /** Claims whose type is known; with `stringClaims`, unlisted custom claims are strings. */
+  claimTypes: Record<string, ClaimType>;
+  /** Immutable ids: bind on these. */
+  immutableClaims: string[];
+  /** Mutable names: binding on them alone is a lint warning when an immutable id exists. */
+  mutableClaims: Record<string, string>;
+  /** Claims that pin the organization on a shared issuer (lint: at least one must be bound). */
+  orgPinClaims?: string[];
+  defaultMaxTokenAge: number;
+  sessionName: string;
+  sourceIdentity: string;
+  tags: Record<string, string>;
+}
+
+const STANDARD: Record<string, ClaimType> = { iss: 'string', sub: 'string', aud: 'string', jti: 'string', iat: 'number', nbf: 'number', exp: 'number' };
+
+export const PRESETS: Record<PresetName, Preset> = {
+  'github-actions': {
+    name: 'github-actions',
+    short: 'gh',
+    issuerUrl: (p) => (p.host ? `https://${p.host}/_services/token` : 'https://token.actions.githubusercontent.com'),
+    stringClaims: true,
+    claimTypes: { ...STANDARD },
+    immutableClaims: ['repository_id', 'repository_owner_id', 'actor_id', 'enterprise_id'],
+    mutableClaims: { repository: 'repository_id', repository_owner: 'repository_owner_id', actor: 'actor_id', sub: 'repository_id', enterprise: 'enterprise_id' },
+    orgPinClaims: ['repository_owner_id', 'repository_id', 'enterprise_id'],
+    defaultMaxTokenAge: 600,
+    sessionName: 'gh-{repository_id}-{run_id}-{run_attempt}',
+    sourceIdentity: 'gh-{repository_id}-{actor_id}',
+    tags: { provider: '{@provider}', repository_id: '{repository_id}', repository: '{repository}', ref: '{ref}', workflow: '{workflow}', run_id: '{run_id}', actor: '{actor}' },
+  },
+  gitlab: {
+    name: 'gitlab',
+    short: 'gl',
+    issuerUrl: (p) => (p.host ? `https://${p.host}` : 'https://gitlab.com'),
+    stringClaims: false,
+    claimTypes: {
+      ...STANDARD,
+      namespace_id: 'string', project_id: 'string', job_project_id: 'string', job_namespace_id: 'string', user_id: 'string',
+      pipeline_id: 'string', job_id: 'string', ref_protected: 'string', environment_protected: 'string', runner_id: 'number',
+    },
+    immutableClaims: ['project_id', 'namespace_id', 'job_project_id', 'job_namespace_id', 'user_id'],
+    mutableClaims: { project_path: 'project_id', namespace_path: 'namespace_id', job_project_path: 'job_project_id', user_login: 'user_id', sub: 'project_id' },
+    defaultMaxTokenAge: 3600,
+    sessionName: 'gl-{project_id}-{job_id}',
+    sourceIdentity: 'gl-{project_id}-{user_id}',
+    tags: { provider: '{@provider}', project_id: '{project_id}', project_path: '{project_path}', ref: '{ref}', pipeline_id: '{pipeline_id}', job_id: '{job_id}' },
+  },
+  circleci: {
+    name: 'circleci',
+    short: 'cci',
+    issuerUrl: (p) => (p.org_id ? `https://oidc.circleci.com/org/${p.org_id}` : { error: 'circleci preset needs org_id' }),
+    stringClaims: false,
+    claimTypes: { ...STANDARD, 'oidc.circleci.com/context-ids': 'array', 'oidc.circleci.com/ssh-rerun': 'boolean', 'oidc.circleci.com/project-id': 'string' },
+    immutableClaims: ['oidc.circleci.com/project-id', 'sub'],
+    mutableClaims: { 'oidc.circleci.com/vcs-origin': 'oidc.circleci.com/project-id' },
+    defaultMaxTokenAge: 3600,
+    sessionName: 'cci-{oidc.circleci.com/project-id}-{@token_hash}',
+    sourceIdentity: 'cci-{oidc.circleci.com/project-id}',
+    tags: { provider: '{@provider}', project_id: '{oidc.circleci.com/project-id}', vcs_origin: '{oidc.circleci.com/vcs-origin}', vcs_ref: '{oidc.circleci.com/vcs-ref}' },
+  },
+  buildkite: {
+    name: 'buildkite',
+    short: 'bk',
+    issuerUrl: () => 'https://agent.buildkite.com',
+    stringClaims: false,
+    claimTypes: { ...STANDARD, build_number: 'number', build_tag: 'null', organization_id: 'string', pipeline_id: 'string' },
+    immutableClaims: ['organization_id', 'pipeline_id'],
+    mutableClaims: { organization_slug: 'organization_id', pipeline_slug: 'pipeline_id', sub: 'organization_id' },
+    orgPinClaims: ['organization_id'],
+    defaultMaxTokenAge: 600,
+    sessionName: 'bk-{job_id}',
+    sourceIdentity: 'bk-{organization_id}',
+    tags: { provider: '{@provider}', organization_slug: '{organization_slug}', pipeline_slug: '{pipeline_slug}', build_branch: '{build_branch}', job_id: '{job_id}' },
+  },
+  bitbucket: {
+    name: 'bitbucket',
+    short: 'bb',
+    issuerUrl: (p) =>
+      p.workspace ? `https://api.bitbucket.org/2.0/workspaces/${p.workspace}/pipelines-config/identity/oidc` : { error: 'bitbucket preset needs workspace' },
+    stringClaims: false,
+    claimTypes: { ...STANDARD, repositoryUuid: 'string', workspaceUuid: 'string' },
+    immutableClaims: ['repositoryUuid', 'workspaceUuid'],
+    mutableClaims: {},
+    defaultMaxTokenAge: 3600,
+    sessionName: 'bb-{stepUuid}',
+    sourceIdentity: 'bb-{repositoryUuid}',
+    tags: { provider: '{@provider}', repository_uuid: '{repositoryUuid}', branch: '{branchName}', pipeline_uuid: '{pipelineUuid}' },
+  },
+  jenkins: {
+    name: 'jenkins',
+    short: 'jk',
+    issuerUrl: () => ({ error: 'jenkins preset needs url (JENKINS_URL + "oidc")' }),
+    stringClaims: false,
+    claimTypes: { ...STANDARD, build_number: 'number' },
+    immutableClaims: [],
+    mutableClaims: {},
+    defaultMaxTokenAge: 3600,
+    sessionName: 'jk-{build_number}-{@token_hash}',
+    sourceIdentity: 'jk-{@token_hash}',
+    tags: { provider: '{@provider}', job: '{sub}', build_number: '{build_number}' },
+  },
+  'azure-devops': {
+    name: 'azure-devops',
+    short: 'ado',
+    issuerUrl: (p) => (p.org_id ? `https://vstoken.dev.azure.com/${p.org_id}` : { error: 'azure-devops preset needs org_id' }),
+    stringClaims: false,
+    claimTypes: { ...STANDARD, org_id: 'string', prj_id: 'string', def_id: 'string', run_id: 'string' },
+    immutableClaims: ['org_id', 'prj_id', 'def_id'],
+    mutableClaims: { rpo_id: 'prj_id', sub: 'def_id' },
+    defaultMaxTokenAge: 900,
+    sessionName: 'ado-{def_id}-{run_id}',
+    sourceIdentity: 'ado-{prj_id}-{def_id}',
+    tags: { provider: '{@provider}', project_id: '{prj_id}', definition_id: '{def_id}', repository: '{rpo_id}', ref: '{rpo_ref}' },
+  },
+  'terraform-cloud': {
+    name: 'terraform-cloud',
+    short: 'tfc',
+    issuerUrl: (p) => (p.host ? `https://${p.host}` : 'https://app.terraform.io'),
+    stringClaims: false,
+    claimTypes: { ...STANDARD },
+    immutableClaims: ['terraform_organization_id', 'terraform_workspace_id', 'terraform_project_id'],
+    mutableClaims: {
+      terraform_organization_name: 'terraform_organization_id',
+      terraform_workspace_name: 'terraform_workspace_id',
+      terraform_project_name: 'terraform_project_id',
+      terraform_full_workspace: 'terraform_workspace_id',
+      sub: 'terraform_workspace_id',
+    },
+    orgPinClaims: ['terraform_organization_id', 'terraform_workspace_id'],
+    defaultMaxTokenAge: 900,
+    sessionName: 'tfc-{terraform_run_id}',
+    sourceIdentity: 'tfc-{terraform_workspace_id}',
+    tags: { provider: '{@provider}', organization_id: '{terraform_organization_id}', workspace_id: '{terraform_workspace_id}', workspace: '{terraform_workspace_name}', run_phase: '{terraform_run_phase}' },
+  },
+};
+
+/** Defaults for an issuer without a preset: strict typing, generic naming. */
+export const GENERIC = {
+  short: 'oidc',
+  defaultMaxTokenAge: 900,
+  sessionName: 'oidc-{@token_hash}',
+  sourceIdentity: 'oidc-{@token_hash}',
+  tags: { provider: '{@provider}', subject: '{sub}' } as Record<string, string>,
+};

@@ -1,0 +1,146 @@
+// The public HTTP API (express + helmet). Routes are thin: parse, call the exchange, render.
+// Errors leave through one middleware that builds `{"error": {code, message, request_id}}` from a
+// fixed list of fields: never a stack trace, never a secret, never the precise token failure.
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import express, { type Request, type Response, type NextFunction } from 'express';
+import helmet from 'helmet';
+import { z } from 'zod';
+import { BrokerError, isBrokerError } from '../errors.js';
+import { exchange, type ExchangeDeps } from '../exchange.js';
+import { FORMATS, renderCredentials, type Format } from './responses.js';
+
+export const OPENAPI_DOCUMENT: unknown = JSON.parse(readFileSync(new URL('../../openapi.json', import.meta.url), 'utf8'));
+
+const bodySchema = z.strictObject({
+  role: z.string().min(1).max(128).regex(/^[A-Za-z0-9_.-]+$/),
+  duration_seconds: z.number().int().min(900).max(43_200).optional(),
+});
+
+export interface AppDeps extends ExchangeDeps {
+  ready(): { ready: boolean; issuers: Record<string, boolean> };
+  /** Middleware run before the exchange (rate limits plug in here). */
+  limiters?: express.RequestHandler[];
+}
+
+declare module 'express-serve-static-core' {
+  interface Request {
+    requestId: string;
+  }
+}
+
+function bearerToken(req: Request): string {
+  const header = req.get('authorization');
+  if (!header) throw new BrokerError('ERR_TOKEN_MISSING');
+  const m = /^Bearer[ ]+([^\s]+)\s*$/i.exec(header);
+  if (!m) throw new BrokerError('ERR_TOKEN_MISSING', { detail: { error: 'Authorization is not a Bearer token' } });
+  return m[1]!;
+}
+
+export function sendError(res: Response, err: BrokerError, requestId: string): void {
+  if (err.retryAfter !== undefined) res.set('Retry-After', String(err.retryAfter));
+  res.set('Cache-Control', 'no-store');
+  res.status(err.status).json({ error: { code: err.code, message: err.publicMessage, request_id: requestId } });
+}
+
+export function createApp(deps: AppDeps): express.Express {
+  const app = express();
+  const cfg = () => deps.config().server;
+  app.disable('x-powered-by');
+  app.set('trust proxy', cfg().trust_proxy);
+  app.use(helmet());
+
+  app.use((req, res, next) => {
+    req.requestId = randomUUID();
+    res.set('X-Request-Id', req.requestId);
+    const started = process.hrtime.bigint();
+    res.on('finish', () => {
+      deps.logger.debug(
+        { request_id: req.requestId, method: req.method, path: req.path, status: res.statusCode, ms: Number(process.hrtime.bigint() - started) / 1e6 },
+        'request',
+      );
+    });
+    next();
+  });
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  app.get('/readyz', (_req, res) => {
+    const r = deps.ready();
+    res.status(r.ready ? 200 : 503).json({ status: r.ready ? 'ready' : 'not ready', issuers: r.issuers });
+  });
+  app.get('/metrics', async (_req, res) => {
+    res.set('Content-Type', deps.metrics.registry.contentType);
+    res.send(await deps.metrics.registry.metrics());
+  });
+  app.get('/openapi.json', (_req, res) => {
+    res.json(OPENAPI_DOCUMENT);
+  });
+
+  const v1 = express.Router();
+  v1.use((_req, res, next) => {
+    res.set('Cache-Control', 'no-store');
+    res.set('Pragma', 'no-cache');
+    next();
+  });
+  v1.post(
+    '/credentials',
+    (req, _res, next) => {
+      if (!req.is('application/json')) return next(new BrokerError('ERR_UNSUPPORTED_MEDIA_TYPE'));
+      next();
+    },
+    (req, res, next) => express.json({ limit: cfg().body_limit_bytes, strict: true })(req, res, next),
+    ...(deps.limiters ?? []),
+    async (req, res) => {
+      const format = (req.query.format ?? 'json') as string;
+      if (typeof format !== 'string' || !(FORMATS as readonly string[]).includes(format)) {
+        throw new BrokerError('ERR_BAD_REQUEST', { detail: { error: 'unknown format' } });
+      }
+      const parsed = bodySchema.safeParse(req.body);
+      if (!parsed.success) {
+        throw new BrokerError('ERR_BAD_REQUEST', { detail: { issues: parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`) } });
+      }
+      const token = bearerToken(req);
+      const timeout = AbortSignal.timeout(cfg().request_timeout_ms);
+      const result = await Promise.race([
+        exchange(deps, {
+          token,
+          role: parsed.data.role,
+          durationSeconds: parsed.data.duration_seconds,
+          requestId: req.requestId,
+          clientIp: req.ip,
+          signal: timeout,
+        }),
+        new Promise<never>((_, reject) =>
+          timeout.addEventListener('abort', () => reject(new BrokerError('ERR_TIMEOUT', { retryAfter: 1 })), { once: true }),
+        ),
+      ]);
+      const { contentType, body } = renderCredentials(result, format as Format, req.requestId);
+      res.status(200).type(contentType).send(body);
+    },
+  );
+  app.use('/v1', v1);
+
+  app.use((_req, _res, next) => next(new BrokerError('ERR_NOT_FOUND')));
+
+  // One place turns every failure into a response.
+  app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
+    const requestId = req.requestId ?? randomUUID();
+    let be: BrokerError;
+    if (isBrokerError(err)) be = err;
+    else {
+      const type = (err as { type?: string })?.type;
+      if (type === 'entity.too.large') be = new BrokerError('ERR_PAYLOAD_TOO_LARGE');
+      else if (type === 'entity.parse.failed' || type === 'encoding.unsupported' || type === 'charset.unsupported') {
+        be = new BrokerError('ERR_BAD_REQUEST', { detail: { error: type } });
+      } else {
+        be = new BrokerError('ERR_INTERNAL', { cause: err });
+        deps.logger.error({ request_id: requestId, error: err instanceof Error ? err.message : String(err) }, 'unhandled error');
+      }
+    }
+    if (res.headersSent) return;
+    sendError(res, be, requestId);
+  });
+  return app;
+}

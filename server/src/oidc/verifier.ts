@@ -1,0 +1,120 @@
+// Verifies a CI job's OIDC token against the issuer allowlist. Every failure becomes a
+// BrokerError: the public code is coarse (401 ERR_TOKEN_INVALID / ERR_TOKEN_EXPIRED), the
+// precise reason is kept for the log and the audit record.
+import { createHash } from 'node:crypto';
+import { decodeJwt, decodeProtectedHeader, jwtVerify, errors as joseErrors, type JWTPayload, type ProtectedHeaderParameters } from 'jose';
+import { BrokerError, type ReasonCode } from '../errors.js';
+import type { IssuerConfig } from '../config/compile.js';
+import { IssuerKeyCache, KeysUnavailableError, type KeyCacheEvents } from './key-cache.js';
+
+export const MAX_TOKEN_LENGTH = 16 * 1024;
+
+export interface VerifiedToken {
+  issuer: IssuerConfig;
+  claims: JWTPayload & Record<string, unknown>;
+  header: ProtectedHeaderParameters;
+  /** SHA-256 of the raw token, hex: what audit and the replay ledger keep instead of the token. */
+  tokenHash: string;
+}
+
+export const hashToken = (token: string): string => createHash('sha256').update(token).digest('hex');
+
+const invalid = (reason: ReasonCode, detail: Record<string, unknown>, cause?: unknown) =>
+  new BrokerError('ERR_TOKEN_INVALID', { reason, detail, cause });
+
+export function mapJoseError(err: unknown, issuer: string | undefined): BrokerError {
+  const detail = { issuer, jose_code: (err as { code?: string })?.code, error: err instanceof Error ? err.message : String(err) };
+  if (err instanceof BrokerError) return err;
+  if (err instanceof KeysUnavailableError) {
+    return new BrokerError('ERR_NOT_READY', { reason: 'ERR_ISSUER_KEYS_UNAVAILABLE', detail, retryAfter: 5, cause: err });
+  }
+  if (err instanceof joseErrors.JWTExpired) {
+    const tooOld = err.claim === 'iat';
+    return new BrokerError('ERR_TOKEN_EXPIRED', { reason: tooOld ? 'ERR_TOKEN_TOO_OLD' : 'ERR_TOKEN_EXPIRED', detail, cause: err });
+  }
+  if (err instanceof joseErrors.JWTClaimValidationFailed) {
+    if (err.reason === 'missing') return invalid('ERR_TOKEN_CLAIMS_MISSING', { ...detail, claim: err.claim }, err);
+    switch (err.claim) {
+      case 'aud':
+        return invalid('ERR_TOKEN_AUDIENCE', detail, err);
+      case 'iss':
+        return invalid('ERR_TOKEN_ISSUER_UNKNOWN', detail, err);
+      case 'nbf':
+        return invalid('ERR_TOKEN_NOT_YET_VALID', detail, err);
+      default:
+        return invalid('ERR_TOKEN_INVALID', { ...detail, claim: err.claim }, err);
+    }
+  }
+  if (err instanceof joseErrors.JOSEAlgNotAllowed) return invalid('ERR_TOKEN_ALGORITHM', detail, err);
+  if (err instanceof joseErrors.JWSSignatureVerificationFailed) return invalid('ERR_TOKEN_SIGNATURE', detail, err);
+  if (err instanceof joseErrors.JWKSNoMatchingKey) return invalid('ERR_TOKEN_KID_UNKNOWN', detail, err);
+  if (err instanceof joseErrors.JWSInvalid || err instanceof joseErrors.JWTInvalid) return invalid('ERR_TOKEN_MALFORMED', detail, err);
+  return invalid('ERR_TOKEN_INVALID', detail, err);
+}
+
+export class TokenVerifier {
+  readonly caches = new Map<string, IssuerKeyCache>();
+  private readonly byUrl = new Map<string, IssuerConfig>();
+
+  constructor(
+    issuers: Iterable<IssuerConfig>,
+    events: KeyCacheEvents = {},
+    private readonly now: () => Date = () => new Date(),
+  ) {
+    for (const issuer of issuers) {
+      this.byUrl.set(issuer.url, issuer);
+      this.caches.set(issuer.id, new IssuerKeyCache(issuer, events));
+    }
+  }
+
+  /** Prefetch every issuer's keys, waiting at most `waitMs`; then refresh in the background. */
+  async start(waitMs: number): Promise<void> {
+    const all = Promise.all([...this.caches.values()].map((c) => c.refresh('start')));
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([all, new Promise<void>((r) => (timer = setTimeout(r, waitMs)))]);
+    clearTimeout(timer);
+    for (const cache of this.caches.values()) cache.startBackgroundRefresh();
+  }
+
+  stop(): void {
+    for (const cache of this.caches.values()) cache.stop();
+  }
+
+  /** Ready when every issuer has a key set. */
+  get ready(): boolean {
+    return [...this.caches.values()].every((c) => c.loaded);
+  }
+
+  async verify(token: string): Promise<VerifiedToken> {
+    if (token.length === 0 || token.length > MAX_TOKEN_LENGTH) throw invalid('ERR_TOKEN_MALFORMED', { length: token.length });
+    let header: ProtectedHeaderParameters;
+    let unverified: JWTPayload;
+    try {
+      header = decodeProtectedHeader(token);
+      unverified = decodeJwt(token);
+    } catch (err) {
+      throw invalid('ERR_TOKEN_MALFORMED', { error: err instanceof Error ? err.message : String(err) }, err);
+    }
+    const issuer = typeof unverified.iss === 'string' ? this.byUrl.get(unverified.iss) : undefined;
+    if (!issuer) throw invalid('ERR_TOKEN_ISSUER_UNKNOWN', { iss: String(unverified.iss).slice(0, 200) });
+    // Fail closed on the algorithm before any key is looked up (`none`, HS* with a public key…).
+    if (typeof header.alg !== 'string' || !(issuer.algorithms as string[]).includes(header.alg)) {
+      throw invalid('ERR_TOKEN_ALGORITHM', { issuer: issuer.id, alg: String(header.alg).slice(0, 20) });
+    }
+    const cache = this.caches.get(issuer.id)!;
+    try {
+      const { payload, protectedHeader } = await jwtVerify(token, (h, t) => cache.resolve(h, t), {
+        issuer: issuer.url,
+        audience: issuer.audiences,
+        algorithms: issuer.algorithms,
+        clockTolerance: issuer.clockSkewSeconds,
+        maxTokenAge: issuer.maxTokenAgeSeconds,
+        requiredClaims: ['iat', 'exp', ...issuer.requiredClaims],
+        currentDate: this.now(),
+      });
+      return { issuer, claims: payload as VerifiedToken['claims'], header: protectedHeader, tokenHash: hashToken(token) };
+    } catch (err) {
+      throw mapJoseError(err, issuer.id);
+    }
+  }
+}
