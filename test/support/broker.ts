@@ -5,7 +5,7 @@ import { Writable } from 'node:stream';
 import { parseConfig } from '../../server/src/config/load.js';
 import type { ConfigInput } from '../../server/src/config/schema.js';
 import { createBroker, type Broker, type BrokerOptions } from '../../server/src/broker.js';
-import { StsCredentialIssuer } from '../../server/src/aws/sts.js';
+import { StsCredentialIssuer, type CredentialIssuer } from '../../server/src/aws/sts.js';
 import { createLogger } from '../../server/src/log.js';
 import { MemoryAuditSink } from '../../server/src/audit/sinks.js';
 import type { AuditRecord } from '../../server/src/audit/types.js';
@@ -27,6 +27,8 @@ export interface TestBrokerOptions {
   config?: Partial<ConfigInput>;
   /** Replace adapters (e.g. a fault-injecting STS). */
   brokerOptions?: BrokerOptions;
+  /** Wrap the real (moto-backed) STS adapter, e.g. to count calls. */
+  wrapSts?: (sts: CredentialIssuer) => CredentialIssuer;
 }
 
 export interface TestBroker {
@@ -78,16 +80,17 @@ export async function startTestBroker(opts: TestBrokerOptions): Promise<TestBrok
     },
   });
   const audit = new MemoryAuditSink();
+  const sts = new StsCredentialIssuer({
+    defaultRegion: config.aws.region,
+    endpoint: config.aws.sts_endpoint,
+    maxAttempts: config.aws.max_attempts,
+    httpTimeoutMs: config.aws.http_timeout_ms,
+    credentials: { accessKeyId: 'AKIDBROKERTESTONLY00', secretAccessKey: 'broker-test-secret-not-real' },
+  });
   const broker = createBroker(config, {
     logger: createLogger({ level: config.logging.level, destination }),
     audit,
-    sts: new StsCredentialIssuer({
-      defaultRegion: config.aws.region,
-      endpoint: config.aws.sts_endpoint,
-      maxAttempts: config.aws.max_attempts,
-      httpTimeoutMs: config.aws.http_timeout_ms,
-      credentials: { accessKeyId: 'AKIDBROKERTESTONLY00', secretAccessKey: 'broker-test-secret-not-real' },
-    }),
+    sts: opts.wrapSts ? opts.wrapSts(sts) : sts,
     ...opts.brokerOptions,
   });
   await broker.start();
