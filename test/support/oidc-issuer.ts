@@ -29,6 +29,8 @@ export interface TestIssuer {
   down: boolean;
   /** Optional artificial delay for JWKS responses (ms). */
   jwksDelayMs: number;
+  /** Bytes of padding added to the JWKS document (size-cap tests). */
+  jwksPaddingBytes: number;
   /** Overrides the `issuer` field of the discovery document (mismatch tests). */
   discoveryIssuerOverride?: string;
   sign(claims: Record<string, unknown>, opts?: SignOptions): Promise<string>;
@@ -60,6 +62,7 @@ export async function startIssuer(opts: { path?: string } = {}): Promise<TestIss
     discoveryFetches: 0,
     down: false,
     jwksDelayMs: 0,
+    jwksPaddingBytes: 0,
     async sign(claims, signOpts = {}) {
       const key = signOpts.key ?? state.keys[state.keys.length - 1]!;
       const now = Math.floor(Date.now() / 1000);
@@ -108,7 +111,8 @@ export async function startIssuer(opts: { path?: string } = {}): Promise<TestIss
     }
     if (url.pathname === `${basePath}/.well-known/jwks`) {
       issuer.jwksFetches += 1;
-      const body = { keys: state.keys.map((k) => k.publicJwk) };
+      const body: Record<string, unknown> = { keys: state.keys.map((k) => k.publicJwk) };
+      if (issuer.jwksPaddingBytes > 0) body.padding = 'x'.repeat(issuer.jwksPaddingBytes);
       if (issuer.jwksDelayMs > 0) {
         setTimeout(() => send(200, body), issuer.jwksDelayMs);
         return;

@@ -1,0 +1,141 @@
+// How STS failures reach the caller. moto cannot throttle or fail, so these use a local
+// responder that speaks STS's Query/XML protocol (test/support/fake-sts.ts); the AWS SDK, its
+// retry strategy and our error mapping are the real ones.
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { startIssuer, type TestIssuer } from '../support/oidc-issuer.js';
+import { startTestBroker, requestCredentials, TEST_AUDIENCE, DEPLOY_ROLE_ARN, type TestBroker } from '../support/broker.js';
+import { providerClaims } from '../support/fixtures.js';
+import { startFakeSts, type FakeSts } from '../support/fake-sts.js';
+
+let issuer: TestIssuer;
+let sts: FakeSts;
+let tb: TestBroker;
+const token = () => issuer.sign({ ...providerClaims('github-actions'), aud: TEST_AUDIENCE });
+
+beforeAll(async () => {
+  [issuer, sts] = await Promise.all([startIssuer(), startFakeSts()]);
+  tb = await startTestBroker({
+    issuer,
+    config: { aws: { sts_endpoint: sts.endpoint, max_attempts: 3, role_chaining: 'never' } },
+    roles: {
+      deploy: { arn: DEPLOY_ROLE_ARN, max_duration_seconds: 7200, allow: [{ issuer: 'test', claims: { repository_id: '487920697' } }] },
+    },
+  });
+});
+afterAll(async () => {
+  await tb?.close();
+  await Promise.all([issuer?.close(), sts?.close()]);
+});
+beforeEach(() => {
+  sts.requests.length = 0;
+  sts.script = [{ kind: 'ok' }];
+});
+
+describe('STS failures', () => {
+  it('retries throttling, then answers 503 ERR_STS_THROTTLED with Retry-After and no credentials', async () => {
+    sts.script = [{ kind: 'error', status: 400, code: 'Throttling' }];
+    const res = await requestCredentials(tb.url, await token());
+    expect(res.status).toBe(503);
+    expect(res.body.error.code).toBe('ERR_STS_THROTTLED');
+    expect(res.headers.get('retry-after')).toBe('2');
+    expect(res.text).not.toContain('SecretAccessKey');
+    expect(sts.requests.length).toBe(3);
+  });
+
+  it('releases the one-time token after a transient STS failure, so the same token can retry', async () => {
+    const t = await token();
+    sts.script = [
+      { kind: 'error', status: 503, code: 'ServiceUnavailable' },
+      { kind: 'error', status: 503, code: 'ServiceUnavailable' },
+      { kind: 'error', status: 503, code: 'ServiceUnavailable' },
+      { kind: 'ok' },
+    ];
+    const first = await requestCredentials(tb.url, t);
+    expect(first.status).toBe(503);
+    expect(first.body.error.code).toBe('ERR_STS_UNAVAILABLE');
+    const retry = await requestCredentials(tb.url, t);
+    expect(retry.status).toBe(200);
+    expect(retry.body.AccessKeyId).toMatch(/^ASIAFAKE/);
+  });
+
+  it('never retries AccessDenied: one STS call, 502 ERR_STS_ACCESS_DENIED', async () => {
+    sts.script = [{ kind: 'error', status: 403, code: 'AccessDenied' }];
+    const res = await requestCredentials(tb.url, await token());
+    expect(res.status).toBe(502);
+    expect(res.body.error.code).toBe('ERR_STS_ACCESS_DENIED');
+    expect(res.body.error.message).not.toContain('injected');
+    expect(sts.requests.length).toBe(1);
+  });
+
+  it.each(['ValidationError', 'MalformedPolicyDocument', 'PackedPolicyTooLarge', 'RegionDisabledException'])(
+    'never retries %s: one STS call, 502 ERR_STS_REJECTED',
+    async (code) => {
+      sts.script = [{ kind: 'error', status: 400, code }];
+      const res = await requestCredentials(tb.url, await token());
+      expect(res.status).toBe(502);
+      expect(res.body.error.code).toBe('ERR_STS_REJECTED');
+      expect(sts.requests.length).toBe(1);
+      const record = tb.audit.find((r) => r.request_id === res.body.error.request_id)!;
+      expect(record).toMatchObject({ decision: 'error', code: 'ERR_STS_REJECTED' });
+      // The SDK names modelled errors "<Code>Exception"; either way it is the code STS sent.
+      expect((record.detail as { sts_error: string }).sts_error).toMatch(new RegExp(`^${code}`));
+    },
+  );
+
+  it('never hands out partial credentials', async () => {
+    sts.script = [{ kind: 'partial' }];
+    const res = await requestCredentials(tb.url, await token());
+    expect(res.status).toBe(503);
+    expect(res.body.error.code).toBe('ERR_STS_UNAVAILABLE');
+    expect(res.text).not.toMatch(/ASIAFAKE|SessionToken/);
+  });
+
+  it('answers 503 when STS cannot be reached at all', async () => {
+    const down = await startTestBroker({
+      issuer,
+      config: { aws: { sts_endpoint: 'http://127.0.0.1:9', max_attempts: 2 } },
+    });
+    try {
+      const res = await requestCredentials(down.url, await token());
+      expect(res.status).toBe(503);
+      expect(res.body.error.code).toBe('ERR_STS_UNAVAILABLE');
+      expect(res.headers.get('retry-after')).toBe('2');
+    } finally {
+      await down.close();
+    }
+  });
+
+  it('clamps the duration to 1 h when the broker runs on role credentials (role chaining)', async () => {
+    const chained = await startTestBroker({
+      issuer,
+      config: { aws: { sts_endpoint: sts.endpoint, role_chaining: 'always' } },
+      roles: { deploy: { arn: DEPLOY_ROLE_ARN, max_duration_seconds: 7200, allow: [{ issuer: 'test', claims: { repository_id: '487920697' } }] } },
+    });
+    try {
+      const res = await requestCredentials(chained.url, await token(), { role: 'deploy', duration_seconds: 7200 });
+      expect(res.status).toBe(200);
+      expect(res.body.DurationSeconds).toBe(3600);
+      expect(sts.requests.at(-1)!.get('DurationSeconds')).toBe('3600');
+    } finally {
+      await chained.close();
+    }
+  });
+
+  it('times out a slow STS with 503 ERR_TIMEOUT within the request timeout', async () => {
+    const slow = await startTestBroker({
+      issuer,
+      config: { server: { request_timeout_ms: 1000 }, aws: { sts_endpoint: sts.endpoint, max_attempts: 1 } },
+    });
+    sts.latencyMs = 3000;
+    try {
+      const started = Date.now();
+      const res = await requestCredentials(slow.url, await token());
+      expect(res.status).toBe(503);
+      expect(['ERR_TIMEOUT', 'ERR_STS_UNAVAILABLE']).toContain(res.body.error.code);
+      expect(Date.now() - started).toBeLessThan(2500);
+    } finally {
+      sts.latencyMs = 0;
+      await slow.close();
+    }
+  });
+});
