@@ -1,0 +1,345 @@
+#!/bin/sh
+# credbroker-client.sh: the POSIX sh + curl variant of credbroker-client, for images without Node.
+# Gets this CI job's OIDC token, exchanges it at a credbroker (format=env) and prints
+#   export AWS_ACCESS_KEY_ID='…' … lines for:   eval "$(sh credbroker-client.sh --role deploy)"
+# Secrets go only to stdout (or --output FILE, mode 0600); stderr gets one secret-free line.
+# Tokens reach curl through its stdin config (-K -), never through argv (visible in `ps`).
+# Exit codes: 0 ok, 2 usage, 3 token acquisition, 4 token rejected (401), 5 denied (403),
+#             6 broker unavailable, 7 request rejected, 8 output file, 1 internal.
+set -u
+umask 077
+LC_ALL=C
+export LC_ALL
+
+PROG=credbroker-client.sh
+VERSION=0.1.0
+
+die() { # die CODE MESSAGE: one clean line on stderr, then exit
+  code=$1
+  shift
+  msg=$(printf '%s' "$*" | tr '\r\n\t' '   ' | sed 's/eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*/[redacted-jwt]/g' | cut -c1-600)
+  printf '%s: error: %s\n' "$PROG" "$msg" >&2
+  exit "$code"
+}
+debug() { [ "$verbose" = 1 ] && printf '%s: debug: %s\n' "$PROG" "$*" >&2; return 0; }
+
+usage() {
+  cat <<'EOF'
+Usage: credbroker-client.sh --url URL --role NAME [options]     (POSIX sh + curl)
+
+  --url URL                 broker base URL (https; http only for loopback)   CREDBROKER_URL
+  --role NAME               role to assume                                     CREDBROKER_ROLE
+  --duration SECONDS        900..43200                                         CREDBROKER_DURATION
+  --audience AUD            OIDC audience to request (default: the broker URL) CREDBROKER_AUDIENCE
+  --region REGION           also export AWS_REGION and AWS_DEFAULT_REGION      CREDBROKER_REGION
+  --provider NAME           github|gitlab|circleci|buildkite|bitbucket|jenkins|azure|terraform|generic
+                            (default: detected)                                CREDBROKER_PROVIDER
+  --token-env NAME          read the token from this variable                  CREDBROKER_TOKEN_ENV
+  --token-file PATH         read the token from this file                      CREDBROKER_TOKEN_FILE
+  --azure-service-connection-id ID                  CREDBROKER_AZURE_SERVICE_CONNECTION_ID
+  --format env              the only format of this variant                    CREDBROKER_FORMAT
+  --output FILE             write FILE (mode 0600) instead of stdout           CREDBROKER_OUTPUT
+  --timeout SECONDS         per request (default 15)                           CREDBROKER_TIMEOUT
+  --retries N               on network errors, 429, 5xx (default 4)            CREDBROKER_RETRIES
+  -v, --verbose             diagnostics on stderr (never secrets)
+  -h, --help | --version
+
+Exit codes: 0 ok, 1 internal, 2 usage, 3 token acquisition, 4 token rejected (401), 5 denied (403),
+6 broker unavailable, 7 request rejected, 8 output file not written.
+EOF
+}
+
+url=${CREDBROKER_URL:-}
+role=${CREDBROKER_ROLE:-}
+duration=${CREDBROKER_DURATION:-}
+audience=${CREDBROKER_AUDIENCE:-}
+region=${CREDBROKER_REGION:-}
+provider=${CREDBROKER_PROVIDER:-}
+token_env=${CREDBROKER_TOKEN_ENV:-}
+token_file=${CREDBROKER_TOKEN_FILE:-}
+azure_sc=${CREDBROKER_AZURE_SERVICE_CONNECTION_ID:-${AZURESUBSCRIPTION_SERVICE_CONNECTION_ID:-}}
+format=${CREDBROKER_FORMAT:-env}
+output=${CREDBROKER_OUTPUT:-}
+timeout=${CREDBROKER_TIMEOUT:-15}
+retries=${CREDBROKER_RETRIES:-4}
+verbose=0
+[ "${CREDBROKER_VERBOSE:-}" = 1 ] && verbose=1
+
+need_arg() { [ $# -ge 2 ] || die 2 "$1 needs a value (see --help)"; }
+while [ $# -gt 0 ]; do
+  case $1 in
+    --*=*) opt=${1%%=*}; val=${1#*=}; shift; set -- "$opt" "$val" "$@"; continue ;;
+  esac
+  case $1 in
+    --url) need_arg "$@"; url=$2; shift 2 ;;
+    --role) need_arg "$@"; role=$2; shift 2 ;;
+    --duration) need_arg "$@"; duration=$2; shift 2 ;;
+    --audience) need_arg "$@"; audience=$2; shift 2 ;;
+    --region) need_arg "$@"; region=$2; shift 2 ;;
+    --provider) need_arg "$@"; provider=$2; shift 2 ;;
+    --token-env) need_arg "$@"; token_env=$2; shift 2 ;;
+    --token-file) need_arg "$@"; token_file=$2; shift 2 ;;
+    --azure-service-connection-id) need_arg "$@"; azure_sc=$2; shift 2 ;;
+    --format) need_arg "$@"; format=$2; shift 2 ;;
+    --output) need_arg "$@"; output=$2; shift 2 ;;
+    --timeout) need_arg "$@"; timeout=$2; shift 2 ;;
+    --retries) need_arg "$@"; retries=$2; shift 2 ;;
+    -v|--verbose) verbose=1; shift ;;
+    -h|--help) usage; exit 0 ;;
+    --version) echo "$VERSION"; exit 0 ;;
+    *) die 2 "unknown option '$(printf '%s' "$1" | cut -c1-40)' (see --help)" ;;
+  esac
+done
+
+# ---- validate options ------------------------------------------------------------------------
+is_uint() { case $1 in '' | *[!0-9]*) return 1 ;; *) return 0 ;; esac; }
+command -v curl >/dev/null 2>&1 || die 2 "curl is required"
+[ "$format" = env ] || die 2 "this sh variant only writes --format env (use the Node client for $format)"
+[ -n "$url" ] || die 2 "the broker URL is required: --url or CREDBROKER_URL (see --help)"
+[ -n "$role" ] || die 2 "the role is required: --role or CREDBROKER_ROLE (see --help)"
+url=${url%/}
+while [ "${url%/}" != "$url" ]; do url=${url%/}; done
+case $url in
+  *'?'* | *'#'* | *'@'* | *[[:space:]]* | *'"'* | *"'"* | *'\'*) die 2 "--url must be a plain URL without credentials, query or fragment" ;;
+  https://?*) ;;
+  http://127.*|http://localhost|http://localhost:*|http://localhost/*|'http://[::1]'*) ;;
+  *) die 2 "--url must use https (plain http is accepted only for loopback addresses)" ;;
+esac
+case $role in *[!A-Za-z0-9_.:@+=,/-]* | '') die 2 "--role is not a valid role name" ;; esac
+if [ -n "$duration" ]; then
+  is_uint "$duration" && [ "$duration" -ge 900 ] && [ "$duration" -le 43200 ] || die 2 "--duration must be between 900 and 43200"
+fi
+is_uint "$timeout" && [ "$timeout" -ge 1 ] || die 2 "--timeout must be a whole number of seconds"
+is_uint "$retries" && [ "$retries" -le 20 ] || die 2 "--retries must be between 0 and 20"
+case $region in *[!a-z0-9-]*) die 2 "--region is not a valid AWS region" ;; esac
+case $token_env in *[!A-Za-z0-9_]*) die 2 "--token-env is not a valid variable name" ;; esac
+audience_explicit=0
+if [ -n "$audience" ]; then audience_explicit=1; else audience=$url; fi
+# The audience goes into JSON bodies and query strings: keep it to URL-ish characters.
+case $audience in *[!A-Za-z0-9_.:/@%+=,~-]*) die 2 "--audience has characters this variant does not accept" ;; esac
+
+case $provider in
+  '') ;;
+  github|github-actions) provider=github ;;
+  azure|azure-devops|azure-pipelines) provider=azure ;;
+  terraform|terraform-cloud|tfc|hcp-terraform) provider=terraform ;;
+  gitlab|circleci|buildkite|bitbucket|jenkins|generic) ;;
+  *) die 2 "--provider must be one of github, gitlab, circleci, buildkite, bitbucket, jenkins, azure, terraform, generic" ;;
+esac
+if [ -z "$provider" ]; then
+  if [ -n "$token_file$token_env" ]; then provider=generic
+  elif [ "${GITHUB_ACTIONS:-}" = true ]; then provider=github
+  elif [ "${GITLAB_CI:-}" = true ]; then provider=gitlab
+  elif [ "${CIRCLECI:-}" = true ]; then provider=circleci
+  elif [ "${BUILDKITE:-}" = true ]; then provider=buildkite
+  elif [ -n "${BITBUCKET_BUILD_NUMBER:-}${BITBUCKET_STEP_OIDC_TOKEN:-}" ]; then provider=bitbucket
+  elif [ "${TF_BUILD:-}" = True ] || [ "${TF_BUILD:-}" = true ]; then provider=azure
+  elif [ -n "${TFC_WORKLOAD_IDENTITY_TOKEN:-}${TFC_RUN_ID:-}" ]; then provider=terraform
+  elif [ -n "${JENKINS_URL:-}" ]; then provider=jenkins
+  else die 3 "no CI provider detected: use --provider, --token-file or --token-env"
+  fi
+fi
+
+tmp=$(mktemp -d 2>/dev/null) || die 1 "cannot create a temporary directory"
+trap 'rm -rf "$tmp"' EXIT
+trap 'exit 130' INT TERM
+
+# ---- helpers ---------------------------------------------------------------------------------
+jwt_ok() { # the value looks like a JWT (three base64url segments)
+  case $1 in *[!A-Za-z0-9._-]* | '') return 1 ;; esac
+  [ "$(printf '%s' "$1" | tr -cd . | wc -c | tr -d ' ')" = 2 ]
+}
+json_str() { # json_str FIELD FILE: a simple string field of a JSON document (ids, codes, JWTs)
+  tr -d '\r\n' <"$2" | sed -n "s/.*\"$1\"[[:space:]]*:[[:space:]]*\"\\([^\"\\\\]*\\)\".*/\\1/p" | head -n 1
+}
+header_val() { # header_val NAME FILE: a response header's value (name in lower case; last response)
+  tr -d '\r' <"$2" | awk -v n="$1" 'index($0, ":") { k = tolower(substr($0, 1, index($0, ":") - 1)); if (k == n) { v = substr($0, index($0, ":") + 1); sub(/^[ \t]+/, "", v) } } END { print v }'
+}
+sleep_backoff() { # sleep_backoff ATTEMPT [RETRY_AFTER]: Retry-After, else equal-jitter exponential
+  if [ -n "${2:-}" ]; then
+    secs=$(awk -v r="$2" -v s="$$" 'BEGIN { srand(); srand(srand() + s); printf "%.2f", r + rand() * 0.25 }')
+  else
+    secs=$(awk -v a="$1" -v s="$$" 'BEGIN { srand(); srand(srand() + s); c = 0.5 * 2 ^ a; if (c > 10) c = 10; printf "%.2f", c / 2 + rand() * c / 2 }')
+  fi
+  debug "retry in ${secs}s"
+  sleep "$secs"
+}
+
+# curl_call OUTFILE HEADERFILE AUTHHEADER [curl args…]: sets http_code and curl_rc. The
+# Authorization header travels in curl's config on stdin, so it never appears in argv.
+curl_call() {
+  _out=$1; _hdr=$2; _auth=$3
+  shift 3
+  : >"$_out"; : >"$_hdr"
+  http_code=$(printf 'header = "Authorization: %s"\n' "$_auth" |
+    curl -sS -K - -o "$_out" -D "$_hdr" -w '%{http_code}' --connect-timeout "$timeout" --max-time "$timeout" \
+      --max-filesize 262144 -A "credbroker-client.sh/$VERSION" "$@" 2>"$tmp/curl.err")
+  curl_rc=$?
+}
+
+# fetch_endpoint NAME JSONFIELD AUTH [curl args…]: a token from a provider endpoint, with retries.
+fetch_endpoint() {
+  _name=$1; _field=$2; _auth=$3
+  shift 3
+  _i=0
+  while :; do
+    curl_call "$tmp/tok" "$tmp/tokh" "$_auth" "$@"
+    case $curl_rc:$http_code in 0:2??) break ;; esac
+    case $curl_rc:$http_code in
+      0:429 | 0:408 | 0:5??) _why="HTTP $http_code" ;;
+      0:*) die 3 "$_name token endpoint answered HTTP $http_code" ;;
+      *) _why="curl exit $curl_rc" ;;
+    esac
+    [ "$_i" -lt "$retries" ] && [ "$_i" -lt 3 ] || die 3 "$_name token endpoint failed: $_why"
+    debug "$_name token endpoint: $_why"
+    _i=$((_i + 1))
+    sleep_backoff "$_i" "$(header_val retry-after "$tmp/tokh" | tr -cd 0-9)"
+  done
+  token=$(json_str "$_field" "$tmp/tok")
+  rm -f "$tmp/tok"
+  jwt_ok "$token" || die 3 "$_name token endpoint returned no token"
+}
+
+from_var() { # from_var NAME HINT
+  eval "token=\${$1:-}"
+  [ -n "$token" ] || die 3 "environment variable $1 is not set: $2"
+  token=$(printf '%s' "$token" | tr -d ' \r\n\t')
+  jwt_ok "$token" || die 3 "environment variable $1 does not hold a JWT"
+}
+from_file() {
+  [ -f "$1" ] && [ -r "$1" ] || die 3 "cannot read token file $1"
+  token=$(tr -d ' \r\n\t' <"$1")
+  jwt_ok "$token" || die 3 "token file $1 does not hold a JWT"
+}
+env_or_file() { if [ -n "$token_file" ]; then from_file "$token_file"; else from_var "${token_env:-$1}" "$2"; fi; }
+
+can_mint=0
+get_token() {
+  case $provider in
+    github)
+      [ -n "${ACTIONS_ID_TOKEN_REQUEST_URL:-}" ] && [ -n "${ACTIONS_ID_TOKEN_REQUEST_TOKEN:-}" ] ||
+        die 3 'ACTIONS_ID_TOKEN_REQUEST_URL/ACTIONS_ID_TOKEN_REQUEST_TOKEN are not set: give the job "permissions: id-token: write"'
+      # -G appends "&audience=…" to the URL (which already has a query string), URL-encoded.
+      fetch_endpoint GitHub value "bearer $ACTIONS_ID_TOKEN_REQUEST_TOKEN" -G --data-urlencode "audience=$audience" \
+        -H 'Accept: application/json' "$ACTIONS_ID_TOKEN_REQUEST_URL" ;;
+    buildkite)
+      [ -n "${BUILDKITE_JOB_ID:-}" ] && [ -n "${BUILDKITE_AGENT_ACCESS_TOKEN:-}" ] || die 3 "BUILDKITE_JOB_ID/BUILDKITE_AGENT_ACCESS_TOKEN are not set"
+      _ep=${BUILDKITE_AGENT_ENDPOINT:-https://agent.buildkite.com/v3}
+      fetch_endpoint Buildkite token "Token $BUILDKITE_AGENT_ACCESS_TOKEN" -X POST -H 'Content-Type: application/json' \
+        -H 'Accept: application/json' --data "{\"audience\":\"$audience\"}" "${_ep%/}/jobs/$BUILDKITE_JOB_ID/oidc/tokens" ;;
+    azure)
+      [ -n "${SYSTEM_OIDCREQUESTURI:-}" ] || die 3 "SYSTEM_OIDCREQUESTURI is not set: run inside an Azure Pipelines job"
+      [ -n "${SYSTEM_ACCESSTOKEN:-}" ] || die 3 'SYSTEM_ACCESSTOKEN is not set: map it into the step with env: SYSTEM_ACCESSTOKEN: $(System.AccessToken)'
+      case $azure_sc in '' | *[!A-Za-z0-9-]*) die 3 "no valid service connection: set --azure-service-connection-id or CREDBROKER_AZURE_SERVICE_CONNECTION_ID" ;; esac
+      case $SYSTEM_OIDCREQUESTURI in *'?'*) _sep='&' ;; *) _sep='?' ;; esac
+      fetch_endpoint Azure oidcToken "Bearer $SYSTEM_ACCESSTOKEN" -X POST -H 'Content-Type: application/json' \
+        -H 'Accept: application/json' --data '{}' "$SYSTEM_OIDCREQUESTURI${_sep}api-version=7.1&serviceConnectionId=$azure_sc" ;;
+    circleci)
+      if [ "$audience_explicit" = 1 ]; then
+        command -v circleci >/dev/null 2>&1 || die 3 'cannot run "circleci run oidc get": the CircleCI CLI is needed for a custom audience'
+        token=$(circleci run oidc get --claims "{\"aud\":\"$audience\"}" 2>"$tmp/cci.err") || die 3 '"circleci run oidc get" failed'
+        token=$(printf '%s' "$token" | tr -d ' \r\n\t')
+        jwt_ok "$token" || die 3 'the output of "circleci run oidc get" does not hold a JWT'
+      else
+        from_var CIRCLE_OIDC_TOKEN_V2 "enable OIDC for the project, or set --audience"
+      fi ;;
+    gitlab) env_or_file CREDBROKER_ID_TOKEN "declare it under id_tokens: in .gitlab-ci.yml" ;;
+    bitbucket) env_or_file BITBUCKET_STEP_OIDC_TOKEN 'set "oidc: true" on the step' ;;
+    terraform) env_or_file TFC_WORKLOAD_IDENTITY_TOKEN "set the workspace variable TFC_WORKLOAD_IDENTITY_AUDIENCE" ;;
+    jenkins) env_or_file CREDBROKER_ID_TOKEN "bind an OpenID Connect id token credential with withCredentials" ;;
+    generic)
+      [ -n "$token_file$token_env" ] || die 2 "--provider generic needs --token-file or --token-env"
+      env_or_file "$token_env" "" ;;
+  esac
+}
+case $provider in
+  github | buildkite | azure) can_mint=1 ;;
+  circleci) can_mint=$audience_explicit ;;
+esac
+
+# ---- the exchange ----------------------------------------------------------------------------
+get_token
+debug "OIDC token obtained from $provider"
+body="{\"role\":\"$role\"}"
+[ -n "$duration" ] && body="{\"role\":\"$role\",\"duration_seconds\":$duration}"
+
+attempt=0
+used_fresh=0
+history=''
+while :; do
+  curl_call "$tmp/body" "$tmp/hdr" "Bearer $token" -X POST -H 'Content-Type: application/json' \
+    -H 'Accept: text/plain' --data "$body" "$url/v1/credentials?format=env"
+  if [ "$curl_rc" = 0 ] && [ "$http_code" = 200 ]; then break; fi
+
+  code=''; request_id=''; message=''
+  if [ "$curl_rc" = 0 ]; then
+    code=$(json_str code "$tmp/body" | tr -cd 'A-Z0-9_' | cut -c1-60)
+    request_id=$(json_str request_id "$tmp/body" | tr -cd 'A-Za-z0-9._:-' | cut -c1-100)
+    [ -n "$request_id" ] || request_id=$(header_val x-request-id "$tmp/hdr" | tr -cd 'A-Za-z0-9._:-' | cut -c1-100)
+    message=$(json_str message "$tmp/body" | tr -cd '[:print:]' | cut -c1-200)
+  fi
+  meta="code ${code:--}, request id ${request_id:--}, HTTP $http_code"
+  detail=${message:+: $message}
+
+  retry_after=''
+  spent=1
+  case $curl_rc:$http_code in
+    0:401)
+      if { [ "$code" = ERR_TOKEN_REPLAYED ] || [ "$code" = ERR_TOKEN_EXPIRED ]; } && [ "$can_mint" = 1 ] && [ "$used_fresh" = 0 ]; then
+        used_fresh=1
+        debug "$code: fetching a fresh OIDC token once"
+        get_token
+        continue
+      fi
+      hint=''
+      if { [ "$code" = ERR_TOKEN_REPLAYED ] || [ "$code" = ERR_TOKEN_EXPIRED ]; } && [ "$can_mint" = 0 ]; then
+        hint="; $provider cannot mint a fresh token from within the job${history:+ (an earlier attempt failed: $history)} - re-run the job"
+      fi
+      die 4 "the broker rejected the OIDC token$detail$hint ($meta)" ;;
+    0:403) die 5 "access denied by the broker$detail ($meta)" ;;
+    0:502)
+      [ "$code" = ERR_STS_ACCESS_DENIED ] && die 5 "AWS STS refused to assume the role$detail ($meta)"
+      [ "$code" = ERR_STS_REJECTED ] && die 7 "the broker rejected the request$detail ($meta)"
+      why="HTTP 502" ;;
+    0:503) spent=0; why="HTTP 503"; retry_after=$(header_val retry-after "$tmp/hdr" | tr -cd 0-9) ;;
+    0:429 | 0:408 | 0:5??) why="HTTP $http_code"; retry_after=$(header_val retry-after "$tmp/hdr" | tr -cd 0-9) ;;
+    0:3??) die 7 "the broker answered a redirect; check --url ($meta)" ;;
+    0:*) die 7 "the broker rejected the request$detail ($meta)" ;;
+    6:* | 7:*) spent=0; why="curl exit $curl_rc (cannot connect)" ;;
+    28:*) why="timed out after ${timeout}s" ;;
+    *) why="curl exit $curl_rc" ;;
+  esac
+  if [ -n "$retry_after" ] && [ "$retry_after" -gt 120 ]; then
+    die 6 "broker unavailable (asked to retry after ${retry_after}s)$detail ($meta)"
+  fi
+  if [ "$attempt" -ge "$retries" ]; then
+    if [ "$curl_rc" = 0 ]; then die 6 "broker unavailable after $((attempt + 1)) attempt(s)$detail ($meta)"; fi
+    die 6 "broker $url unavailable after $((attempt + 1)) attempt(s): $why"
+  fi
+  debug "broker: $why"
+  history=$why
+  attempt=$((attempt + 1))
+  sleep_backoff "$attempt" "$retry_after"
+  # Only a 503 (or a request that never left) releases a one-time token: mint anew where possible.
+  if [ "$spent" = 1 ] && [ "$can_mint" = 1 ]; then get_token; debug "fresh OIDC token obtained for the retry"; fi
+done
+
+# Validate before anyone evals it: only export lines of single-quoted AWS_ values.
+tr -d '\r' <"$tmp/body" | grep -v '^$' >"$tmp/env" || true
+if grep -qv "^export AWS_[A-Z_]*='[!-&(-~]*'\$" "$tmp/env" || ! grep -q '^export AWS_SESSION_TOKEN=' "$tmp/env" ||
+  ! grep -q '^export AWS_ACCESS_KEY_ID=' "$tmp/env" || ! grep -q '^export AWS_SECRET_ACCESS_KEY=' "$tmp/env"; then
+  die 6 "the broker answered 200 with a malformed env body (request id $(header_val x-request-id "$tmp/hdr" | tr -cd 'A-Za-z0-9._:-' | cut -c1-100))"
+fi
+if [ -n "$region" ]; then
+  printf "export AWS_REGION='%s'\nexport AWS_DEFAULT_REGION='%s'\n" "$region" "$region" >>"$tmp/env"
+fi
+
+if [ -n "$output" ]; then
+  _dir=$(dirname "$output")
+  _t="$_dir/.credbroker.$$.tmp"
+  { cat "$tmp/env" >"$_t" && chmod 600 "$_t" && mv -f "$_t" "$output"; } 2>/dev/null || { rm -f "$_t"; die 8 "cannot write $output"; }
+  printf '%s: wrote %s\n' "$PROG" "$output" >&2
+else
+  cat "$tmp/env" || exit 8
+fi
+exit 0
