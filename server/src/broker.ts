@@ -50,7 +50,7 @@ export function createBroker(initial: Config, opts: BrokerOptions = {}): Broker 
   const metrics = opts.metrics ?? createMetrics({ defaultMetrics: true });
   const onRefresh = (issuer: string, outcome: 'success' | 'failure', trigger: string, error?: string) => {
     metrics.jwksRefresh.inc({ issuer, outcome, trigger });
-    if (outcome === 'failure') logger.warn({ issuer, trigger, error }, 'issuer key refresh failed; keeping last good keys');
+    if (outcome === 'failure') logger.warn({ issuer, trigger, error }, 'issuer key refresh failed; any keys already loaded stay in use');
     else logger.debug({ issuer, trigger }, 'issuer keys refreshed');
   };
   let verifier = new TokenVerifier(config.issuers.values(), { onRefresh }, opts.now);
