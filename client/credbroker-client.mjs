@@ -248,6 +248,9 @@ export function parseOptions(argv, env) {
   if (output !== undefined && (format === 'credential-process' || format === 'profile')) {
     throw usage(`--output does not apply to --format ${format}`);
   }
+  // Check output targets now, before a one-time token is spent on credentials we could not deliver.
+  if (format === 'github-env' && !output && !env.GITHUB_ENV) throw usage('--format github-env needs $GITHUB_ENV (or --output)');
+  if (format === 'bash-env' && !output && !env.BASH_ENV) throw usage('--format bash-env needs $BASH_ENV (or --output)');
   const home = os.homedir();
   return {
     url,
