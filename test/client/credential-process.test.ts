@@ -1,0 +1,127 @@
+// credential-process mode: AWS tools re-invoke the client for every command, so it caches the
+// credentials in a private 0600 file and re-exchanges only near expiry — which needs a fresh
+// OIDC token, something only providers with a token endpoint (GitHub, Buildkite, Azure, CircleCI
+// via its CLI) can give. Parallel invocations must not spend a one-time token twice.
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { chmodSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fakeJwt, fakeMint, startGithubTokenEndpoint, type GithubTokenEndpoint } from '../support/ci-providers/index.js';
+import { EXIT, fileMode, runClient, startFakeBroker, tempDir, type FakeBroker } from './helpers.js';
+
+let broker: FakeBroker;
+let github: GithubTokenEndpoint;
+let home: { dir: string; cleanup(): void };
+
+beforeAll(async () => {
+  [broker, github] = await Promise.all([startFakeBroker(), startGithubTokenEndpoint(fakeMint('github'))]);
+});
+afterAll(async () => {
+  await Promise.all([broker.close(), github.close()]);
+});
+beforeEach(() => {
+  home = tempDir();
+  broker.expiresInSeconds = 3600;
+});
+afterEach(() => home.cleanup());
+
+const cacheDir = () => path.join(home.dir, '.cache', 'credbroker');
+const common = () => ({ HOME: home.dir, CREDBROKER_URL: broker.url, CREDBROKER_ROLE: 'deploy', CREDBROKER_FORMAT: 'credential-process' });
+const gitlab = (token: string) => ({ ...common(), GITLAB_CI: 'true', CREDBROKER_ID_TOKEN: token });
+const gh = () => ({ ...common(), ...github.env });
+async function calls<T>(fn: () => Promise<T>): Promise<[T, number]> {
+  const before = broker.requests.length;
+  const r = await fn();
+  return [r, broker.requests.length - before];
+}
+
+describe('the cache', () => {
+  it('serves the second invocation from the cache, so an env-var token (GitLab) is used only once', async () => {
+    const env = gitlab(fakeJwt({ p: 'gitlab' }));
+    const [first, n1] = await calls(() => runClient([], env));
+    const [second, n2] = await calls(() => runClient([], env));
+    expect([first.code, second.code]).toEqual([EXIT.OK, EXIT.OK]);
+    expect([n1, n2]).toEqual([1, 0]);
+    expect(second.stdout).toBe(first.stdout);
+    expect(second.stderr).toBe('');
+    const [file] = readdirSync(cacheDir());
+    expect(fileMode(path.join(cacheDir(), file!))).toBe(0o600);
+    expect(fileMode(cacheDir())).toBe(0o700);
+  });
+
+  it('re-exchanges near expiry, with a fresh token from the GitHub endpoint each time', async () => {
+    broker.expiresInSeconds = 300; // inside the default 600 s refresh window
+    const ghBefore = github.requests.length;
+    const [first, n1] = await calls(() => runClient([], gh()));
+    const [second, n2] = await calls(() => runClient([], gh()));
+    expect([first.code, second.code]).toEqual([EXIT.OK, EXIT.OK]);
+    expect([n1, n2]).toEqual([1, 1]);
+    expect(github.requests.length - ghBefore).toBe(2);
+    expect(JSON.parse(second.stdout).AccessKeyId).not.toBe(JSON.parse(first.stdout).AccessKeyId);
+    const tokens = broker.requests.slice(-2).map((r) => r.token);
+    expect(tokens[0]).not.toBe(tokens[1]);
+  });
+
+  it('near expiry on GitLab, the re-exchange is a replay: exit 4 with an explanation', async () => {
+    broker.expiresInSeconds = 300;
+    const env = gitlab(fakeJwt({ p: 'gitlab-expiring' }));
+    expect((await runClient([], env)).code).toBe(EXIT.OK);
+    const r = await runClient([], env);
+    expect(r.code).toBe(EXIT.TOKEN_REJECTED);
+    expect(r.stderr).toContain('gitlab cannot mint a fresh token from within the job');
+    expect(r.stdout).toBe('');
+  });
+
+  it('honours --refresh-before: credentials with 5 minutes left are still served with a 60 s window', async () => {
+    broker.expiresInSeconds = 300;
+    const env = gitlab(fakeJwt({ p: 'gitlab-window' }));
+    const [, n1] = await calls(() => runClient(['--refresh-before', '60'], env));
+    const [r, n2] = await calls(() => runClient(['--refresh-before', '60'], env));
+    expect(r.code).toBe(EXIT.OK);
+    expect([n1, n2]).toEqual([1, 0]);
+  });
+
+  it('keeps separate entries per role', async () => {
+    const [, n1] = await calls(() => runClient(['--role', 'a'], gh()));
+    const [, n2] = await calls(() => runClient(['--role', 'b'], gh()));
+    const [, n3] = await calls(() => runClient(['--role', 'a'], gh()));
+    expect([n1, n2, n3]).toEqual([1, 1, 0]);
+    expect(readdirSync(cacheDir()).filter((f) => f.endsWith('.json'))).toHaveLength(2);
+  });
+
+  it('ignores a cache file that others can read, and replaces it with a private one', async () => {
+    expect((await runClient([], gh())).code).toBe(EXIT.OK);
+    const file = path.join(cacheDir(), readdirSync(cacheDir())[0]!);
+    chmodSync(file, 0o644);
+    const [r, n] = await calls(() => runClient([], gh()));
+    expect(r.code).toBe(EXIT.OK);
+    expect(n).toBe(1);
+    expect(fileMode(file)).toBe(0o600);
+  });
+
+  it('ignores a cache entry that has expired', async () => {
+    expect((await runClient([], gh())).code).toBe(EXIT.OK);
+    const file = path.join(cacheDir(), readdirSync(cacheDir())[0]!);
+    const entry = JSON.parse(readFileSync(file, 'utf8'));
+    writeFileSync(file, JSON.stringify({ ...entry, Expiration: new Date(Date.now() - 1000).toISOString() }), { mode: 0o600 });
+    const [r, n] = await calls(() => runClient([], gh()));
+    expect(r.code).toBe(EXIT.OK);
+    expect(n).toBe(1);
+    expect(JSON.parse(r.stdout).AccessKeyId).not.toBe(entry.AccessKeyId);
+  });
+
+  it('--no-cache exchanges every time and writes nothing', async () => {
+    const [, n1] = await calls(() => runClient(['--no-cache'], gh()));
+    const [, n2] = await calls(() => runClient(['--no-cache'], gh()));
+    expect([n1, n2]).toEqual([1, 1]);
+    expect(existsSync(cacheDir())).toBe(false);
+  });
+
+  it('parallel invocations (as AWS tools make) exchange once and share the result', async () => {
+    const env = gitlab(fakeJwt({ p: 'parallel' }));
+    const [results, n] = await calls(() => Promise.all(Array.from({ length: 6 }, () => runClient([], env))));
+    expect(results.map((r) => r.code)).toEqual(Array(6).fill(EXIT.OK));
+    expect(n).toBe(1);
+    expect(new Set(results.map((r) => r.stdout)).size).toBe(1);
+    expect(readdirSync(cacheDir()).filter((f) => f.endsWith('.lock') || f.endsWith('.tmp'))).toEqual([]);
+  });
+});
