@@ -1,0 +1,123 @@
+// Wires the components from parsed settings: one broker identity in the deploying account, target
+// roles in that account or in others (through explicit providers), static users for rotation.
+// index.ts reads the Pulumi config and exports what this returns.
+import * as pulumi from '@pulumi/pulumi';
+import * as aws from '@pulumi/aws';
+import { BrokerIdentity } from './components/broker-identity.js';
+import { CiTargetRole } from './components/ci-target-role.js';
+import { StaticCiUser } from './components/static-ci-user.js';
+import { brokerRolesConfig, brokerRolesYaml, type BrokerRoleEntry } from './broker-roles-config.js';
+import type { StackSettings } from './settings.js';
+
+export interface HomeAccount {
+  accountId: pulumi.Input<string>;
+  partition: pulumi.Input<string>;
+}
+
+export interface CredbrokerStack {
+  broker: BrokerIdentity;
+  /** One explicit provider per configured other account. */
+  providers: Record<string, aws.Provider>;
+  targetRoles: Record<string, CiTargetRole>;
+  staticUsers: Record<string, StaticCiUser>;
+  outputs: {
+    brokerRoleArn: pulumi.Output<string>;
+    brokerRoleName: pulumi.Output<string>;
+    brokerInstanceProfileName: pulumi.Output<string | undefined>;
+    targetRoleArns: pulumi.Output<Record<string, string>>;
+    staticUserArns: pulumi.Output<Record<string, string>>;
+    /** The broker config's `roles:` section, and the same as YAML. */
+    brokerRoles: pulumi.Output<Record<string, BrokerRoleEntry>>;
+    brokerRolesYaml: pulumi.Output<string>;
+  };
+}
+
+export function createCredbrokerStack(settings: StackSettings, home: HomeAccount): CredbrokerStack {
+  const providers: Record<string, aws.Provider> = {};
+  for (const [name, account] of Object.entries(settings.accounts)) {
+    if (!settings.roles.some((r) => r.account === name)) continue;
+    providers[name] = new aws.Provider(`account-${name}`, {
+      // Refuses to act if the credentials land in any other account.
+      allowedAccountIds: [account.accountId],
+      ...(account.region ?? aws.config.region ? { region: (account.region ?? aws.config.region) as aws.Region } : {}),
+      ...(account.deployRoleArn !== undefined ? { assumeRoles: [{ roleArn: account.deployRoleArn, sessionName: 'credbroker-pulumi' }] } : {}),
+    });
+  }
+
+  const accountIdOf = (account: string | undefined): pulumi.Input<string> =>
+    account === undefined ? home.accountId : settings.accounts[account]!.accountId;
+  const targetAccountIds = [...new Set(settings.roles.map((r) => r.account))].map(accountIdOf);
+
+  const broker = new BrokerIdentity('broker', {
+    roleName: settings.broker.roleName,
+    path: settings.broker.path,
+    accountId: home.accountId,
+    partition: home.partition,
+    trustedServices: settings.broker.trustedServices,
+    trustedPrincipalArns: settings.broker.trustedPrincipalArns,
+    maxSessionDurationSeconds: settings.broker.maxSessionDurationSeconds,
+    targetRolePath: settings.targetRolePath,
+    targetAccountIds,
+    rotation: settings.rotation.enabled
+      ? { path: settings.rotation.path, tagKey: settings.rotation.tagKey, tagValue: settings.rotation.tagValue, match: settings.rotation.match }
+      : undefined,
+    revocation: settings.revocation,
+    tags: settings.tags,
+  });
+
+  const targetRoles: Record<string, CiTargetRole> = {};
+  for (const r of settings.roles) {
+    const provider = r.account === undefined ? undefined : providers[r.account];
+    targetRoles[r.key] = new CiTargetRole(
+      `role-${r.key}`,
+      {
+        roleName: r.roleName,
+        path: settings.targetRolePath,
+        brokerRoleArn: broker.roleArn,
+        description: r.description,
+        maxSessionDurationSeconds: r.maxSessionDurationSeconds,
+        managedPolicyArns: r.managedPolicyArns,
+        inlinePolicies: r.inlinePolicies,
+        permissionsBoundaryArn: r.permissionsBoundaryArn,
+        sessionTagKeys: Object.keys(r.sessionTags),
+        sessionTagValues: r.sessionTagValues,
+        transitiveTagKeys: r.transitiveTagKeys,
+        sourceIdentityPattern: r.sourceIdentityPattern,
+        requireSourceIdentity: r.requireSourceIdentity,
+        tags: { ...settings.tags, ...r.tags },
+      },
+      provider ? { provider } : {},
+    );
+  }
+
+  const staticUsers: Record<string, StaticCiUser> = {};
+  for (const u of settings.staticUsers) {
+    staticUsers[u.key] = new StaticCiUser(`user-${u.key}`, {
+      userName: u.userName,
+      path: settings.rotation.path,
+      rotationTag: { key: settings.rotation.tagKey, value: settings.rotation.tagValue },
+      managedPolicyArns: u.managedPolicyArns,
+      inlinePolicies: u.inlinePolicies,
+      permissionsBoundaryArn: u.permissionsBoundaryArn,
+      tags: { ...settings.tags, ...u.tags },
+    });
+  }
+
+  const targetRoleArns = pulumi.all(Object.fromEntries(Object.entries(targetRoles).map(([k, r]) => [k, r.arn])));
+  const brokerRoles = targetRoleArns.apply((arns) => brokerRolesConfig(settings.roles, arns));
+  return {
+    broker,
+    providers,
+    targetRoles,
+    staticUsers,
+    outputs: {
+      brokerRoleArn: broker.roleArn,
+      brokerRoleName: broker.roleName,
+      brokerInstanceProfileName: broker.instanceProfile ? broker.instanceProfile.name : pulumi.output(undefined),
+      targetRoleArns,
+      staticUserArns: pulumi.all(Object.fromEntries(Object.entries(staticUsers).map(([k, u]) => [k, u.arn]))),
+      brokerRoles,
+      brokerRolesYaml: brokerRoles.apply(brokerRolesYaml),
+    },
+  };
+}
