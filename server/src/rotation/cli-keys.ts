@@ -1,0 +1,51 @@
+// `credbroker keys --config F [--json]`: the security team's view of the static keys left —
+// every managed user, key ids (never secrets), ages, last use, rotation state and what comes next.
+import { parseArgs } from 'node:util';
+import { createLogger } from '../log.js';
+import { iamKeysFromAws } from './loop.js';
+import { loadRotationConfig, openStoreForRead, usageOnError, printUsageError } from './cli-support.js';
+import { inventory } from './run.js';
+
+const USAGE = 'usage: credbroker keys --config FILE [--json]\n';
+
+const days = (s: number) => `${(s / 86_400).toFixed(1)}d`;
+
+export async function main(argv: string[]): Promise<number> {
+  try {
+    const { values } = usageOnError(() =>
+      parseArgs({
+        args: argv,
+        strict: true,
+        options: { config: { type: 'string', short: 'c' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } }),
+    );
+    if (values.help) {
+      process.stdout.write(USAGE);
+      return 0;
+    }
+    const { config, rotation } = await loadRotationConfig(values.config);
+    const logger = createLogger({ level: config.logging.level });
+    const store = await openStoreForRead(config);
+    try {
+      const inv = await inventory({ config: rotation, store, iam: iamKeysFromAws(config.aws), logger });
+      if (values.json) {
+        process.stdout.write(`${JSON.stringify(inv, null, 2)}\n`);
+      } else {
+        for (const u of inv.users) {
+          process.stdout.write(`${u.userName}  ${u.arn}\n  state: ${u.phase}${u.errorCode ? ` (${u.errorCode}: ${u.errorMessage})` : ''}; next: ${u.next}\n`);
+          process.stdout.write(`  sinks: ${u.sinks.join(', ')}\n`);
+          for (const k of u.keys) {
+            const used = k.lastUsed.lastUsedDate ? `${k.lastUsed.lastUsedDate.toISOString()} ${k.lastUsed.serviceName ?? ''}`.trim() : 'never';
+            process.stdout.write(`  ${k.accessKeyId}  ${k.status.padEnd(8)}  age ${days(k.ageSeconds).padStart(7)}  last used ${used}\n`);
+          }
+          if (u.keys.length === 0) process.stdout.write('  (no access keys)\n');
+        }
+        for (const p of inv.problems) process.stdout.write(`! ${p.userName ?? `rotation.users[${p.entryIndex}]`}: ${p.code}: ${p.message}\n`);
+      }
+      return inv.problems.length > 0 ? 1 : 0;
+    } finally {
+      await store.close();
+    }
+  } catch (err) {
+    return printUsageError(err, USAGE);
+  }
+}

@@ -1,0 +1,61 @@
+// Shared plumbing of `credbroker rotate` and `credbroker keys`: flags, config, store, audit.
+import { appendFile } from 'node:fs/promises';
+import type { AuditRecord, AuditSink } from '../audit/types.js';
+import { configPathFrom, loadConfigFile } from '../config/load.js';
+import type { Config } from '../config/compile.js';
+import { MemoryStore } from '../store/memory.js';
+import { openStore, StoreError, type Store } from '../store/index.js';
+import type { RotationConfig } from './config-schema.js';
+
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+export async function loadRotationConfig(flag: string | undefined): Promise<{ config: Config; rotation: RotationConfig }> {
+  const { config, warnings } = await loadConfigFile(configPathFrom(flag));
+  for (const w of warnings) process.stderr.write(`warning: ${w.path}: ${w.message}\n`);
+  if (!config.rotation) throw new UsageError('the configuration has no rotation: section');
+  return { config, rotation: config.rotation };
+}
+
+/** Read-only views (dry run, inventory) never create or migrate the store file. */
+export async function openStoreForRead(config: Config): Promise<Store> {
+  try {
+    return await openStore(config.store, { readonly: true });
+  } catch (err) {
+    if (err instanceof StoreError && err.code === 'ERR_STORE_UNAVAILABLE') return new MemoryStore();
+    throw err;
+  }
+}
+
+/** JSON lines per `audit:` config. In the CLI the stdout sink writes to stderr: stdout carries the report. */
+export function cliAuditSink(audit: Config['audit']): AuditSink {
+  return {
+    async write(record: AuditRecord) {
+      const line = `${JSON.stringify(record)}\n`;
+      if (audit.sink === 'file' && audit.path) await appendFile(audit.path, line, { mode: 0o600 });
+      else process.stderr.write(line);
+    },
+  };
+}
+
+/** Runs a flag parser, turning its errors into usage errors. */
+export function usageOnError<T>(parse: () => T): T {
+  try {
+    return parse();
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+}
+
+export function printUsageError(err: unknown, usage: string): number {
+  if (err instanceof UsageError) {
+    process.stderr.write(`${err.message}\n${usage}`);
+    return 2;
+  }
+  if (err instanceof Error && Array.isArray((err as { problems?: unknown }).problems)) {
+    process.stderr.write(`${err.message}\n`);
+    return 2;
+  }
+  throw err;
+}

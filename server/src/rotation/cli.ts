@@ -1,0 +1,88 @@
+// `credbroker rotate --config F (--user X | --all) [--force] [--dry-run] [--json]`
+//   --user X   rotate X now (repeatable), even if its key is not due — the leak response.
+//   --all      every managed user whose key is due; with --force, every managed user now.
+//   --dry-run  print what would happen; reads IAM and the store, changes nothing.
+import { parseArgs } from 'node:util';
+import { Registry } from 'prom-client';
+import { createLogger } from '../log.js';
+import { openStore } from '../store/index.js';
+import { iamKeysFromAws } from './loop.js';
+import { cliAuditSink, loadRotationConfig, openStoreForRead, usageOnError, printUsageError, UsageError } from './cli-support.js';
+import { planRotation, runRotation } from './run.js';
+
+const USAGE = 'usage: credbroker rotate --config FILE (--user NAME ... | --all) [--force] [--dry-run] [--json]\n';
+
+export async function main(argv: string[]): Promise<number> {
+  try {
+    const { values } = usageOnError(() =>
+      parseArgs({
+        args: argv,
+        strict: true,
+        options: {
+      config: { type: 'string', short: 'c' },
+      user: { type: 'string', multiple: true, short: 'u' },
+      all: { type: 'boolean' },
+      force: { type: 'boolean' },
+      'dry-run': { type: 'boolean' },
+      json: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+        },
+      }),
+    );
+    if (values.help) {
+      process.stdout.write(USAGE);
+      return 0;
+    }
+    const users = values.user;
+    if ((users === undefined || users.length === 0) === !values.all) throw new UsageError('give --user NAME (one or more) or --all');
+    const { config, rotation } = await loadRotationConfig(values.config);
+    const logger = createLogger({ level: config.logging.level });
+    const iam = iamKeysFromAws(config.aws);
+    const force = values.force === true || users !== undefined;
+
+    if (values['dry-run']) {
+      const store = await openStoreForRead(config);
+      try {
+        const plan = await planRotation({ config: rotation, store, iam, logger }, { ...(users ? { users } : {}), force, checkSinks: true });
+        if (values.json) process.stdout.write(`${JSON.stringify(plan, null, 2)}\n`);
+        else {
+          for (const u of plan.users) {
+            process.stdout.write(`${u.userName} (${u.phase}; keys: ${u.keys.map((k) => `${k.accessKeyId} ${k.status}`).join(', ') || 'none'})\n`);
+            u.steps.forEach((s, i) => process.stdout.write(`  ${i + 1}. ${s}\n`));
+            for (const p of u.sinkProblems) process.stdout.write(`  ! sink ${p.sink}: ${p.code}: ${p.message}\n`);
+          }
+          for (const p of plan.problems) process.stdout.write(`! ${p.userName ?? `rotation.users[${p.entryIndex}]`}: ${p.code}: ${p.message}\n`);
+          process.stdout.write('dry run: nothing was changed\n');
+        }
+        return plan.problems.length > 0 || plan.users.some((u) => u.action === 'error' || u.sinkProblems.length > 0) ? 1 : 0;
+      } finally {
+        await store.close();
+      }
+    }
+
+    const store = await openStore(config.store);
+    try {
+      const report = await runRotation(
+        { config: rotation, store, iam, audit: cliAuditSink(config.audit), logger, registry: new Registry() },
+        { ...(users ? { users } : {}), force },
+      );
+      if (!report.leader) {
+        process.stderr.write('another credbroker holds the rotation lock; try again later\n');
+        return 3;
+      }
+      if (values.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+      else {
+        for (const r of report.users) {
+          const extra = r.code ? ` ${r.code}: ${r.message}` : r.until ? ` (${r.message} until ${r.until})` : r.nextRotationAt ? ` (next ${r.nextRotationAt})` : '';
+          process.stdout.write(`${r.userName}: ${r.outcome} [${r.phase}] ${r.steps.join(' → ')}${extra}\n`);
+        }
+        for (const p of report.problems) process.stdout.write(`! ${p.userName ?? `rotation.users[${p.entryIndex}]`}: ${p.code}: ${p.message}\n`);
+      }
+      return report.problems.length > 0 || report.users.some((r) => r.outcome === 'failed' || r.outcome === 'error') ? 1 : 0;
+    } finally {
+      await store.close();
+    }
+  } catch (err) {
+    return printUsageError(err, USAGE);
+  }
+}

@@ -1,0 +1,254 @@
+// One rotation run over the managed users: take the leader lock (a lease with a fencing token in
+// the store), rotate users with bounded concurrency, release. Also the read-only views: the dry-run
+// plan and the key inventory.
+import { hostname } from 'node:os';
+import { randomUUID } from 'node:crypto';
+import type { Registry } from 'prom-client';
+import type { AccessKeyInfo, IamKeys, KeyLastUsed } from '../aws/iam.js';
+import type { AuditSink } from '../audit/types.js';
+import type { Logger } from '../log.js';
+import { assertPersistentStore, emptyRotationState, type Lease, type RotationState, type Store } from '../store/index.js';
+import type { RotationConfig } from './config-schema.js';
+import { errorCodeOf, safeMessage } from './errors.js';
+import { rotationMetrics } from './metrics.js';
+import { describeRemaining, planNext, type Action } from './plan.js';
+import { rotateUser, type RotationHooks, type RotationRuntime, type SecretCache, type UserResult } from './rotate-user.js';
+import { createSink } from '../sinks/index.js';
+import { discoverUsers, type DiscoveryProblem, type ManagedUser } from './users.js';
+
+export const ROTATION_LOCK = 'rotation';
+
+export interface RotationDeps {
+  config: RotationConfig;
+  store: Store;
+  iam: IamKeys;
+  audit: AuditSink;
+  logger: Logger;
+  registry: Registry;
+  env?: NodeJS.ProcessEnv;
+  now?: () => Date;
+  sleep?: (ms: number) => Promise<void>;
+  /** Lease holder id; default host:pid:random. */
+  holder?: string;
+  /** Keep across runs (the loop does) so a later run can resume pushing without discarding the key. */
+  secrets?: SecretCache;
+  hooks?: RotationHooks;
+}
+
+export interface RunOptions {
+  /** Only these users (must be managed); default every managed user. */
+  users?: string[];
+  /** Rotate now even when not due, ignoring failure backoff. */
+  force?: boolean;
+  signal?: AbortSignal;
+}
+
+export interface RunReport {
+  leader: boolean;
+  users: UserResult[];
+  problems: DiscoveryProblem[];
+}
+
+const defaultSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+export const defaultHolder = (): string => `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+
+function runtime(deps: RotationDeps): RotationRuntime {
+  return {
+    config: deps.config,
+    iam: deps.iam,
+    store: deps.store,
+    audit: deps.audit,
+    logger: deps.logger,
+    metrics: rotationMetrics(deps.registry),
+    env: deps.env ?? process.env,
+    now: deps.now ?? (() => new Date()),
+    sleep: deps.sleep ?? defaultSleep,
+    secrets: deps.secrets ?? new Map(),
+    hooks: deps.hooks,
+  };
+}
+
+async function selectUsers(deps: RotationDeps, only: string[] | undefined): Promise<{ users: ManagedUser[]; problems: DiscoveryProblem[] }> {
+  const found = await discoverUsers(deps.config, deps.iam);
+  if (!only) return found;
+  const users = found.users.filter((u) => only.includes(u.userName));
+  const problems = found.problems.filter((p) => p.userName === undefined || only.includes(p.userName));
+  for (const name of only) {
+    if (!users.some((u) => u.userName === name) && !problems.some((p) => p.userName === name)) {
+      problems.push({ userName: name, entryIndex: -1, code: 'ERR_ROTATION_USER_NOT_FOUND', message: `${name} is not a managed user (no rotation.users entry matches it)` });
+    }
+  }
+  return { users, problems };
+}
+
+async function pool<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await fn(items[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}
+
+/** One rotation run. Returns leader:false (and does nothing) when another runner holds the lock. */
+export async function runRotation(deps: RotationDeps, opts: RunOptions = {}): Promise<RunReport> {
+  assertPersistentStore(deps.store);
+  const rt = runtime(deps);
+  const started = performance.now();
+  const holder = deps.holder ?? defaultHolder();
+  const ttlMs = deps.config.lease_seconds * 1000;
+  const acquired = await deps.store.acquireLease(ROTATION_LOCK, holder, ttlMs);
+  if (!acquired) {
+    rt.metrics.runs.inc({ result: 'not_leader' });
+    rt.metrics.leader.set(0);
+    return { leader: false, users: [], problems: [] };
+  }
+  let lease: Lease = acquired;
+  rt.metrics.leader.set(1);
+  const lost = new AbortController();
+  const signal = opts.signal ? AbortSignal.any([opts.signal, lost.signal]) : lost.signal;
+  const renew = setInterval(() => {
+    deps.store.renewLease(lease, ttlMs).then(
+      (l) => {
+        if (l) lease = l;
+        else {
+          deps.logger.error({ component: 'rotation' }, 'rotation lock lost; stopping this run');
+          lost.abort();
+        }
+      },
+      () => lost.abort(),
+    );
+  }, Math.max(1000, ttlMs / 3));
+  renew.unref();
+  let crashed = false;
+  try {
+    const { users, problems } = await selectUsers(deps, opts.users);
+    for (const p of problems) deps.logger.warn({ component: 'rotation', user: p.userName, code: p.code }, p.message);
+    const results = await pool(users, deps.config.concurrency, async (user) => {
+      try {
+        return await rotateUser(rt, user, () => lease, { force: opts.force ?? false, signal });
+      } catch (err) {
+        if ((err as Error).name === 'BoundaryAbort') throw err;
+        deps.logger.error({ component: 'rotation', user: user.userName, code: errorCodeOf(err) }, `rotation failed: ${safeMessage(err)}`);
+        const state = await deps.store.getRotationState(user.userName).catch(() => undefined);
+        return { userName: user.userName, outcome: 'failed' as const, phase: state?.phase ?? 'idle', steps: [], code: errorCodeOf(err), message: safeMessage(err) };
+      }
+    });
+    const failed = results.some((r) => r.outcome === 'failed' || r.outcome === 'error') || problems.length > 0;
+    rt.metrics.runs.inc({ result: failed ? 'partial' : 'ok' });
+    return { leader: true, users: results, problems };
+  } catch (err) {
+    // A hook abort simulates process death: the lease is not released, as it would not be.
+    crashed = (err as Error).name === 'BoundaryAbort';
+    if (!crashed) rt.metrics.runs.inc({ result: 'failed' });
+    throw err;
+  } finally {
+    clearInterval(renew);
+    if (!crashed) {
+      await deps.store.releaseLease(lease).catch(() => undefined);
+      rt.metrics.leader.set(0);
+      rt.metrics.runDuration.observe((performance.now() - started) / 1000);
+      rt.metrics.lastRun.set(rt.now().getTime() / 1000);
+    }
+  }
+}
+
+export interface PlannedUser {
+  userName: string;
+  phase: RotationState['phase'];
+  action: Action['kind'];
+  steps: string[];
+  keys: AccessKeyInfo[];
+  sinkProblems: Array<{ sink: string; code: string; message: string }>;
+}
+
+/** --dry-run: what the next run would do, from IAM reads and the stored state only. */
+export async function planRotation(
+  deps: Omit<RotationDeps, 'audit' | 'registry' | 'hooks' | 'secrets'>,
+  opts: { users?: string[]; force?: boolean; checkSinks?: boolean } = {},
+): Promise<{ users: PlannedUser[]; problems: DiscoveryProblem[] }> {
+  const now = (deps.now ?? (() => new Date()))();
+  const { users, problems } = await selectUsers(deps as RotationDeps, opts.users);
+  const planned: PlannedUser[] = [];
+  for (const user of users) {
+    const state = (await deps.store.getRotationState(user.userName)) ?? emptyRotationState(user.userName, now);
+    const keys = await deps.iam.listAccessKeys(user.userName);
+    const action = planNext({
+      state,
+      keys,
+      now,
+      maxKeyAgeMs: user.maxKeyAgeSeconds * 1000,
+      graceMs: user.graceSeconds * 1000,
+      sinkIds: user.sinkIds,
+      hasSecret: false,
+      force: opts.force ?? false,
+    });
+    const sinkProblems: PlannedUser['sinkProblems'] = [];
+    if (opts.checkSinks) {
+      for (const cfg of user.sinks) {
+        const sink = createSink(cfg, { env: deps.env ?? process.env, timeoutMs: deps.config.sink_timeout_ms });
+        await sink.preflight().catch((err: unknown) => sinkProblems.push({ sink: sink.id, code: errorCodeOf(err), message: safeMessage(err) }));
+      }
+    }
+    planned.push({ userName: user.userName, phase: state.phase, action: action.kind, steps: describeRemaining(action, state, user.sinkIds, user.graceSeconds), keys, sinkProblems });
+  }
+  return { users: planned, problems };
+}
+
+export interface InventoryKey extends AccessKeyInfo {
+  ageSeconds: number;
+  lastUsed: KeyLastUsed;
+}
+
+export interface InventoryUser {
+  userName: string;
+  arn: string;
+  sinks: string[];
+  keys: InventoryKey[];
+  phase: RotationState['phase'];
+  errorCode: string | null;
+  errorMessage: string | null;
+  lastCompletedAt: string | null;
+  next: string;
+}
+
+/** `credbroker keys`: every managed user with key ids (never secrets), ages, last use, state, next step. */
+export async function inventory(deps: Omit<RotationDeps, 'audit' | 'registry' | 'hooks' | 'secrets'>): Promise<{ users: InventoryUser[]; problems: DiscoveryProblem[] }> {
+  const now = (deps.now ?? (() => new Date()))();
+  const { users, problems } = await discoverUsers(deps.config, deps.iam);
+  const out: InventoryUser[] = [];
+  for (const user of users) {
+    const state = (await deps.store.getRotationState(user.userName)) ?? emptyRotationState(user.userName, now);
+    const keys = await deps.iam.listAccessKeys(user.userName);
+    const withUse: InventoryKey[] = [];
+    for (const k of keys) {
+      withUse.push({ ...k, ageSeconds: Math.floor((now.getTime() - k.createDate.getTime()) / 1000), lastUsed: await deps.iam.getAccessKeyLastUsed(k.accessKeyId) });
+    }
+    const action = planNext({ state, keys, now, maxKeyAgeMs: user.maxKeyAgeSeconds * 1000, graceMs: user.graceSeconds * 1000, sinkIds: user.sinkIds, hasSecret: false, force: false });
+    const next =
+      action.kind === 'idle'
+        ? `rotate at ${action.nextRotationAt?.toISOString() ?? '-'}`
+        : action.kind === 'wait'
+          ? `${action.reason} (until ${action.until.toISOString()})`
+          : action.kind === 'error'
+            ? `needs a human: ${action.code}`
+            : `next run: ${action.kind}`;
+    out.push({
+      userName: user.userName,
+      arn: user.arn,
+      sinks: user.sinkIds,
+      keys: withUse,
+      phase: state.phase,
+      errorCode: state.errorCode,
+      errorMessage: state.errorMessage,
+      lastCompletedAt: state.lastCompletedAt,
+      next,
+    });
+  }
+  return { users: out, problems };
+}

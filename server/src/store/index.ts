@@ -1,0 +1,37 @@
+// Store factory: the one place that turns `store:` config into a Store.
+import { MemoryStore } from './memory.js';
+import { SqliteStore } from './sqlite.js';
+import { StoreError, type Store } from './types.js';
+
+export type { Store, RotationState, RotationPhase, Lease } from './types.js';
+export { StoreError, emptyRotationState } from './types.js';
+
+export interface StoreConfig {
+  driver: 'memory' | 'sqlite' | 'postgres';
+  sqlite_path: string;
+  postgres_url?: string | undefined;
+}
+
+export interface OpenStoreOptions {
+  nowMs?: () => number;
+  /** No writes at all (no migrations, no file creation). */
+  readonly?: boolean;
+}
+
+export async function openStore(config: StoreConfig, opts: OpenStoreOptions = {}): Promise<Store> {
+  switch (config.driver) {
+    case 'memory':
+      return new MemoryStore(opts.nowMs);
+    case 'sqlite':
+      return SqliteStore.open(config.sqlite_path, opts);
+    case 'postgres':
+      throw new StoreError('ERR_STORE_DRIVER_UNSUPPORTED', 'store.driver "postgres" is not implemented yet (issue 6)');
+  }
+}
+
+/** Rotation keeps its progress in the store; in memory a crash would lose which key is in flight. */
+export function assertPersistentStore(store: Store): void {
+  if (store.driver === 'memory') {
+    throw new StoreError('ERR_STORE_NOT_PERSISTENT', 'key rotation needs a persistent store: set store.driver to "sqlite" (or "postgres")');
+  }
+}

@@ -1,0 +1,169 @@
+// SQLite implementation of the store (better-sqlite3: synchronous, wrapped in the async interface).
+// WAL journal, synchronous=FULL: a committed state transition survives a process crash, which is
+// what crash-safe rotation relies on. Migrations run at open, inside one immediate transaction.
+import Database from 'better-sqlite3';
+import { chmodSync, existsSync } from 'node:fs';
+import { SQLITE_MIGRATIONS, assertMigrationList, type Migration } from './migrations.js';
+import { StoreError, type Lease, type RotationState, type Store } from './types.js';
+
+type Db = Database.Database;
+
+export interface SqliteStoreOptions {
+  /** Clock for lease expiry (epoch ms); tests freeze it. */
+  nowMs?: () => number;
+  /** Open without writing: no migrations, no file creation (dry runs, inventory). */
+  readonly?: boolean;
+  migrations?: readonly Migration[];
+}
+
+function migrate(db: Db, migrations: readonly Migration[]): number {
+  assertMigrationList(migrations);
+  db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
+    version    INTEGER PRIMARY KEY,
+    name       TEXT NOT NULL,
+    applied_at TEXT NOT NULL
+  )`);
+  const run = db.transaction(() => {
+    const applied = db.prepare('SELECT version, name FROM schema_migrations ORDER BY version').all() as Array<{ version: number; name: string }>;
+    const newest = applied.at(-1)?.version ?? 0;
+    if (newest > migrations.length) {
+      throw new StoreError('ERR_STORE_SCHEMA_TOO_NEW', `store schema version ${newest} is newer than this credbroker (${migrations.length})`);
+    }
+    for (const row of applied) {
+      const known = migrations[row.version - 1];
+      if (!known || known.name !== row.name) {
+        throw new StoreError('ERR_STORE_MIGRATION_CHANGED', `applied migration ${row.version} "${row.name}" does not match this credbroker`);
+      }
+    }
+    const insert = db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)');
+    for (const m of migrations.slice(newest)) {
+      db.exec(m.sql);
+      insert.run(m.version, m.name, new Date().toISOString());
+    }
+    return migrations.length;
+  });
+  try {
+    return run.immediate();
+  } catch (err) {
+    if (err instanceof StoreError) throw err;
+    throw new StoreError('ERR_STORE_MIGRATION_FAILED', `store migration failed: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+export class SqliteStore implements Store {
+  readonly driver = 'sqlite' as const;
+  private readonly nowMs: () => number;
+
+  private constructor(
+    private readonly db: Db,
+    private readonly version: number,
+    nowMs: () => number,
+  ) {
+    this.nowMs = nowMs;
+  }
+
+  static open(file: string, opts: SqliteStoreOptions = {}): SqliteStore {
+    const fresh = file !== ':memory:' && !existsSync(file);
+    if (opts.readonly && fresh) throw new StoreError('ERR_STORE_UNAVAILABLE', `store file ${file} does not exist`);
+    let db: Db;
+    try {
+      db = new Database(file, { readonly: opts.readonly ?? false, fileMustExist: opts.readonly ?? false });
+    } catch (err) {
+      throw new StoreError('ERR_STORE_UNAVAILABLE', `cannot open store ${file}: ${(err as Error).message}`, { cause: err });
+    }
+    if (fresh) chmodSync(file, 0o600);
+    db.pragma('busy_timeout = 5000');
+    let version: number;
+    if (opts.readonly) {
+      const row = db.prepare("SELECT name FROM sqlite_master WHERE type='table' AND name='schema_migrations'").get();
+      version = row ? ((db.prepare('SELECT MAX(version) AS v FROM schema_migrations').get() as { v: number | null }).v ?? 0) : 0;
+    } else {
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = FULL');
+      db.pragma('foreign_keys = ON');
+      version = migrate(db, opts.migrations ?? SQLITE_MIGRATIONS);
+    }
+    return new SqliteStore(db, version, opts.nowMs ?? Date.now);
+  }
+
+  async schemaVersion(): Promise<number> {
+    return this.version;
+  }
+
+  private hasTable(name: string): boolean {
+    return this.db.prepare("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?").get(name) !== undefined;
+  }
+
+  async getRotationState(userName: string): Promise<RotationState | undefined> {
+    if (!this.hasTable('rotation_state')) return undefined;
+    const row = this.db.prepare('SELECT state FROM rotation_state WHERE user_name = ?').get(userName) as { state: string } | undefined;
+    return row ? (JSON.parse(row.state) as RotationState) : undefined;
+  }
+
+  async listRotationStates(): Promise<RotationState[]> {
+    if (!this.hasTable('rotation_state')) return [];
+    const rows = this.db.prepare('SELECT state FROM rotation_state ORDER BY user_name').all() as Array<{ state: string }>;
+    return rows.map((r) => JSON.parse(r.state) as RotationState);
+  }
+
+  async putRotationState(state: RotationState, lease: Lease): Promise<void> {
+    const write = this.db.transaction(() => {
+      this.assertHolder(lease);
+      this.db
+        .prepare(
+          `INSERT INTO rotation_state (user_name, phase, state, fence, updated_at) VALUES (?, ?, ?, ?, ?)
+           ON CONFLICT(user_name) DO UPDATE SET phase = excluded.phase, state = excluded.state, fence = excluded.fence, updated_at = excluded.updated_at`,
+        )
+        .run(state.userName, state.phase, JSON.stringify(state), lease.token, state.updatedAt);
+    });
+    write.immediate();
+  }
+
+  private assertHolder(lease: Lease): void {
+    const row = this.db.prepare('SELECT holder, token, expires_at FROM leases WHERE name = ?').get(lease.name) as
+      | { holder: string; token: number; expires_at: number }
+      | undefined;
+    if (!row || row.holder !== lease.holder || row.token !== lease.token || row.expires_at <= this.nowMs()) {
+      throw new StoreError('ERR_STORE_LEASE_LOST', `lease "${lease.name}" (token ${lease.token}) is no longer held`);
+    }
+  }
+
+  async acquireLease(name: string, holder: string, ttlMs: number): Promise<Lease | undefined> {
+    const take = this.db.transaction((): Lease | undefined => {
+      const now = this.nowMs();
+      const row = this.db.prepare('SELECT holder, token, expires_at FROM leases WHERE name = ?').get(name) as
+        | { holder: string; token: number; expires_at: number }
+        | undefined;
+      if (row && row.expires_at > now && row.holder !== holder) return undefined;
+      const keep = row !== undefined && row.expires_at > now && row.holder === holder;
+      const token = keep ? row.token : (row?.token ?? 0) + 1;
+      const expiresAt = now + ttlMs;
+      this.db
+        .prepare(
+          `INSERT INTO leases (name, holder, token, expires_at) VALUES (?, ?, ?, ?)
+           ON CONFLICT(name) DO UPDATE SET holder = excluded.holder, token = excluded.token, expires_at = excluded.expires_at`,
+        )
+        .run(name, holder, token, expiresAt);
+      return { name, holder, token, expiresAt };
+    });
+    return take.immediate();
+  }
+
+  async renewLease(lease: Lease, ttlMs: number): Promise<Lease | undefined> {
+    const now = this.nowMs();
+    const expiresAt = now + ttlMs;
+    const res = this.db
+      .prepare('UPDATE leases SET expires_at = ? WHERE name = ? AND holder = ? AND token = ? AND expires_at > ?')
+      .run(expiresAt, lease.name, lease.holder, lease.token, now);
+    return res.changes === 1 ? { ...lease, expiresAt } : undefined;
+  }
+
+  async releaseLease(lease: Lease): Promise<void> {
+    // The row stays so that the next holder's token keeps growing.
+    this.db.prepare('UPDATE leases SET expires_at = 0 WHERE name = ? AND holder = ? AND token = ?').run(lease.name, lease.holder, lease.token);
+  }
+
+  async close(): Promise<void> {
+    if (this.db.open) this.db.close();
+  }
+}

@@ -1,0 +1,114 @@
+// The persistent store, as the rest of the broker sees it. Methods are async and take/return plain
+// values so that the SQLite implementation (embedded default) and a PostgreSQL one (issue 6) are
+// interchangeable. Nothing secret is ever stored: rotation state holds key ids, never key material.
+
+/** Where one user's rotation stands. See docs/rotation.md for the state machine. */
+export type RotationPhase =
+  | 'idle' // no rotation in progress
+  | 'creating' // intent recorded; CreateAccessKey may or may not have happened
+  | 'pushing' // new key exists; delivered to the sinks (sinksDone grows), then verified
+  | 'verified' // new key verified; deactivate the old key next
+  | 'grace' // old key Inactive since deactivatedAt; delete it after the grace period
+  | 'error'; // a human must look (e.g. two Active keys that credbroker did not create)
+
+export interface RotationState {
+  userName: string;
+  phase: RotationPhase;
+  /** The key being replaced (null when the user had none). */
+  oldKeyId: string | null;
+  /** The key being rolled out. */
+  newKeyId: string | null;
+  /** The key every sink holds once the last rotation completed. */
+  currentKeyId: string | null;
+  /** Sink ids a push was started to (recorded before the push). */
+  sinksAttempted: string[];
+  /** Sink ids that confirmed the new key. */
+  sinksDone: string[];
+  /** Sinks to push first on the next attempt (they may hold a key that was discarded). */
+  prioritySinks: string[];
+  startedAt: string | null;
+  /** When the new key first passed GetCallerIdentity signed with it (before any push). */
+  propagatedAt: string | null;
+  verifiedAt: string | null;
+  deactivatedAt: string | null;
+  lastCompletedAt: string | null;
+  errorCode: string | null;
+  errorMessage: string | null;
+  /** Consecutive failed attempts, for backoff. */
+  failures: number;
+  nextAttemptAt: string | null;
+  updatedAt: string;
+}
+
+/** A held lease on a named lock. `token` increases on every change of holder (fencing token). */
+export interface Lease {
+  name: string;
+  holder: string;
+  token: number;
+  expiresAt: number;
+}
+
+export interface RotationStateStore {
+  getRotationState(userName: string): Promise<RotationState | undefined>;
+  listRotationStates(): Promise<RotationState[]>;
+  /** Writes the state only while `lease` is still the current holder of its lock (fencing). */
+  putRotationState(state: RotationState, lease: Lease): Promise<void>;
+}
+
+export interface LeaseStore {
+  /** Takes the lock if free, expired, or already ours (then renews); undefined if someone else holds it. */
+  acquireLease(name: string, holder: string, ttlMs: number): Promise<Lease | undefined>;
+  /** Extends a lease we hold; undefined if it was lost (expired and taken, or released). */
+  renewLease(lease: Lease, ttlMs: number): Promise<Lease | undefined>;
+  releaseLease(lease: Lease): Promise<void>;
+}
+
+export interface Store extends RotationStateStore, LeaseStore {
+  readonly driver: 'memory' | 'sqlite' | 'postgres';
+  /** Schema version after migrations (0 for memory). */
+  schemaVersion(): Promise<number>;
+  close(): Promise<void>;
+}
+
+export type StoreErrorCode =
+  | 'ERR_STORE_LEASE_LOST'
+  | 'ERR_STORE_SCHEMA_TOO_NEW'
+  | 'ERR_STORE_MIGRATION_CHANGED'
+  | 'ERR_STORE_MIGRATION_FAILED'
+  | 'ERR_STORE_UNAVAILABLE'
+  | 'ERR_STORE_NOT_PERSISTENT'
+  | 'ERR_STORE_DRIVER_UNSUPPORTED';
+
+export class StoreError extends Error {
+  override readonly name = 'StoreError';
+  constructor(
+    readonly code: StoreErrorCode,
+    message: string,
+    opts: { cause?: unknown } = {},
+  ) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+  }
+}
+
+export function emptyRotationState(userName: string, now: Date): RotationState {
+  return {
+    userName,
+    phase: 'idle',
+    oldKeyId: null,
+    newKeyId: null,
+    currentKeyId: null,
+    sinksAttempted: [],
+    sinksDone: [],
+    prioritySinks: [],
+    startedAt: null,
+    propagatedAt: null,
+    verifiedAt: null,
+    deactivatedAt: null,
+    lastCompletedAt: null,
+    errorCode: null,
+    errorMessage: null,
+    failures: 0,
+    nextAttemptAt: null,
+    updatedAt: now.toISOString(),
+  };
+}
