@@ -97,16 +97,13 @@ export function createBroker(initial: Config, opts: BrokerOptions = {}): Broker 
     verifier: () => verifier,
     config: () => config,
     async reload(next) {
-      // Keep key caches for issuers whose settings did not change; fetch keys for new ones first.
-      const sameIssuers = JSON.stringify(next.raw.issuers) === JSON.stringify(config.raw.issuers);
-      if (!sameIssuers) {
-        const fresh = new TokenVerifier(next.issuers.values(), { onRefresh }, opts.now);
-        await fresh.start(next.server.readiness_wait_ms);
-        const old = verifier;
-        verifier = fresh;
-        old.stop();
-      }
+      // Issuers whose settings did not change keep their key caches; new ones are fetched first.
+      const fresh = new TokenVerifier(next.issuers.values(), { onRefresh }, opts.now, verifier);
+      await fresh.start(next.server.readiness_wait_ms);
+      const old = verifier;
+      verifier = fresh;
       config = next;
+      old.retire(fresh);
     },
     async start() {
       await verifier.start(config.server.readiness_wait_ms);

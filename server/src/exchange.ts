@@ -56,8 +56,8 @@ function unverifiedIdentity(token: string): Record<string, unknown> {
   }
 }
 
-async function roleChaining(deps: ExchangeDeps): Promise<boolean> {
-  const mode = deps.config().aws.role_chaining;
+async function roleChaining(deps: ExchangeDeps, config: Config): Promise<boolean> {
+  const mode = config.aws.role_chaining;
   if (mode !== 'auto') return mode === 'always';
   return deps.sts.runsOnTemporaryCredentials();
 }
@@ -65,6 +65,9 @@ async function roleChaining(deps: ExchangeDeps): Promise<boolean> {
 export async function exchange(deps: ExchangeDeps, req: ExchangeRequest): Promise<ExchangeResult> {
   const started = performance.now();
   const now = deps.now();
+  // One snapshot per request: a hot reload never changes the rules halfway through an exchange.
+  const config = deps.config();
+  const verifier = deps.verifier();
   const tokenHash = hashToken(req.token);
   const record: AuditRecord = {
     time: now.toISOString(),
@@ -78,7 +81,7 @@ export async function exchange(deps: ExchangeDeps, req: ExchangeRequest): Promis
   let verified: VerifiedToken | undefined;
   let ledgerKey: string | undefined;
   try {
-    verified = await deps.verifier().verify(req.token);
+    verified = await verifier.verify(req.token);
     Object.assign(record, { issuer: verified.issuer.id, issuer_url: verified.issuer.url, subject: verified.claims.sub, jti: verified.claims.jti });
 
     const exp = typeof verified.claims.exp === 'number' ? verified.claims.exp : now.getTime() / 1000;
@@ -89,13 +92,13 @@ export async function exchange(deps: ExchangeDeps, req: ExchangeRequest): Promis
       throw new BrokerError('ERR_TOKEN_REPLAYED', { detail: { jti: verified.claims.jti } });
     }
 
-    const decision = evaluate(deps.config().policy, {
+    const decision = evaluate(config.policy, {
       issuer: verified.issuer.id,
       claims: verified.claims,
       role: req.role,
       requestedDuration: req.durationSeconds,
       tokenHash,
-      roleChaining: await roleChaining(deps),
+      roleChaining: await roleChaining(deps, config),
       now,
     });
     record.claims = decision.usedClaims;

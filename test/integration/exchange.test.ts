@@ -160,14 +160,14 @@ describe('operational endpoints', () => {
     expect(metrics).toMatch(/credbroker_exchanges_total\{outcome="issued",code="OK"\} \d+/);
     expect(metrics).toMatch(/credbroker_sts_assume_role_seconds_count\{outcome="success"\} \d+/);
     expect(metrics).toMatch(/credbroker_jwks_refresh_total\{issuer="github",outcome="success",trigger="start"\} 1/);
-    const doc = await (await fetch(`${tb.url}/openapi.json`)).json();
+    const doc = (await (await fetch(`${tb.url}/openapi.json`)).json()) as { openapi: string };
     expect(doc.openapi).toBe('3.1.0');
   });
 
   it('answers unknown paths with a coded 404', async () => {
     const res = await fetch(`${tb.url}/nope`);
     expect(res.status).toBe(404);
-    const body = await res.json();
+    const body = (await res.json()) as { error: { code: string } };
     expect(body.error.code).toBe('ERR_NOT_FOUND');
     assertMatchesOpenApi('/v1/credentials', 'post', 404, 'application/json', body);
   });

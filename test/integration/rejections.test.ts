@@ -207,7 +207,7 @@ describe('malformed requests', () => {
       body: '{"role":"deploy"}',
     });
     expect(res.status).toBe(401);
-    expect((await res.json()).error.code).toBe('ERR_TOKEN_MISSING');
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe('ERR_TOKEN_MISSING');
   });
 
   it('refuses malformed JSON with 400', async () => {

@@ -17,6 +17,8 @@ export interface VerifiedToken {
   tokenHash: string;
 }
 
+const issuerFingerprint = (i: IssuerConfig): string => JSON.stringify({ ...i, preset: i.preset?.name });
+
 export const hashToken = (token: string): string => createHash('sha256').update(token).digest('hex');
 
 const invalid = (reason: ReasonCode, detail: Record<string, unknown>, cause?: unknown) =>
@@ -60,16 +62,26 @@ export class TokenVerifier {
     issuers: Iterable<IssuerConfig>,
     events: KeyCacheEvents = {},
     private readonly now: () => Date = () => new Date(),
+    /** On reload: caches of issuers whose settings did not change are carried over, keys and all. */
+    previous?: TokenVerifier,
   ) {
     for (const issuer of issuers) {
       this.byUrl.set(issuer.url, issuer);
-      this.caches.set(issuer.id, new IssuerKeyCache(issuer, events));
+      const old = previous?.caches.get(issuer.id);
+      const reusable = old !== undefined && issuerFingerprint(old.issuer) === issuerFingerprint(issuer);
+      this.caches.set(issuer.id, reusable ? old : new IssuerKeyCache(issuer, events));
     }
+  }
+
+  /** Stops the background refresh of caches that `next` does not carry over. */
+  retire(next: TokenVerifier): void {
+    for (const [id, cache] of this.caches) if (next.caches.get(id) !== cache) cache.stop();
   }
 
   /** Prefetch every issuer's keys, waiting at most `waitMs`; then refresh in the background. */
   async start(waitMs: number): Promise<void> {
-    const all = Promise.all([...this.caches.values()].map((c) => c.refresh('start')));
+    // Caches carried over from a previous verifier already have keys and a refresh timer.
+    const all = Promise.all([...this.caches.values()].filter((c) => !c.loaded).map((c) => c.refresh('start')));
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([all, new Promise<void>((r) => (timer = setTimeout(r, waitMs)))]);
     clearTimeout(timer);

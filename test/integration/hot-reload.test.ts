@@ -1,0 +1,102 @@
+// Hot reload as an operator does it: edit the file, send SIGHUP (or just save). A bad file is
+// rejected with a log line and a metric while the running policy keeps serving.
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync, renameSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { startIssuer, type TestIssuer } from '../support/oidc-issuer.js';
+import { startFakeSts, type FakeSts } from '../support/fake-sts.js';
+import { requestCredentials, TEST_AUDIENCE } from '../support/broker.js';
+import { providerClaims } from '../support/fixtures.js';
+
+let issuer: TestIssuer;
+let sts: FakeSts;
+let child: ChildProcess;
+let url = '';
+let stderr = '';
+const dir = mkdtempSync(path.join(tmpdir(), 'credbroker-reload-'));
+const file = path.join(dir, 'credbroker.yaml');
+
+const configText = (repositoryId: string) =>
+  [
+    'server: { port: 0 }',
+    `aws: { sts_endpoint: "${sts.endpoint}", role_chaining: never }`,
+    'audit: { sink: file, path: ' + JSON.stringify(path.join(dir, 'audit.jsonl')) + ' }',
+    'issuers:',
+    `  local: { url: "${issuer.url}", audiences: [${TEST_AUDIENCE}], allow_insecure_http: true }`,
+    'roles:',
+    '  deploy:',
+    '    arn: arn:aws:iam::123456789012:role/credbroker/deploy',
+    `    allow: [{ issuer: local, claims: { repository_id: "${repositoryId}" } }]`,
+  ].join('\n');
+
+/** Writes the file atomically, as editors and config maps do. */
+function replaceConfig(text: string): void {
+  const tmp = `${file}.tmp`;
+  writeFileSync(tmp, text);
+  renameSync(tmp, file);
+}
+
+const exchangeFor = async (repositoryId: string) =>
+  (await requestCredentials(url, await issuer.sign({ ...providerClaims('github-actions'), aud: TEST_AUDIENCE, repository_id: repositoryId }))).status;
+
+async function until(predicate: () => boolean | Promise<boolean>, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await predicate())) {
+    if (Date.now() > deadline) throw new Error(`timed out; stderr:\n${stderr.slice(-2000)}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+const reloads = async (outcome: string) => {
+  const m = new RegExp(`credbroker_config_reloads_total\\{outcome="${outcome}"\\} (\\d+)`).exec(await (await fetch(`${url}/metrics`)).text());
+  return m ? Number(m[1]) : 0;
+};
+
+beforeAll(async () => {
+  [issuer, sts] = await Promise.all([startIssuer(), startFakeSts()]);
+  writeFileSync(file, configText('111'));
+  child = spawn(process.execPath, ['--import', 'tsx', 'server/src/cli.ts', 'serve', '--config', file], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    // The local STS responder does not check signatures, but the SDK must have something to sign with.
+    env: { ...process.env, AWS_ACCESS_KEY_ID: 'AKIDBROKERTESTONLY00', AWS_SECRET_ACCESS_KEY: 'broker-test-secret-not-real' },
+  });
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  await until(() => /"url":"http/.test(stderr), 30_000);
+  url = /"url":"(http:\/\/[^"]+)"/.exec(stderr)![1]!;
+});
+
+afterAll(async () => {
+  child?.kill('SIGTERM');
+  await Promise.all([issuer?.close(), sts?.close()]);
+});
+
+it('applies a valid change on SIGHUP', async () => {
+  expect(await exchangeFor('111')).toBe(200);
+  expect(await exchangeFor('222')).toBe(403);
+  writeFileSync(file, configText('222'));
+  child.kill('SIGHUP');
+  await until(async () => (await reloads('applied')) >= 1);
+  expect(await exchangeFor('222')).toBe(200);
+  expect(await exchangeFor('111')).toBe(403);
+});
+
+it('rejects a bad file with a log line and a metric, and keeps the running policy', async () => {
+  const rejectedBefore = await reloads('rejected');
+  replaceConfig(configText('333').replace('arn:aws:iam::123456789012:role/credbroker/deploy', 'not-an-arn'));
+  child.kill('SIGHUP');
+  await until(async () => (await reloads('rejected')) > rejectedBefore);
+  expect(stderr).toMatch(/config reload rejected; the running config stays in effect/);
+  expect(stderr).toContain('roles.deploy.arn');
+  expect(await exchangeFor('222')).toBe(200);
+  expect(await exchangeFor('333')).toBe(403);
+});
+
+it('reloads on file change without a signal', async () => {
+  const before = await reloads('applied');
+  replaceConfig(configText('444'));
+  await until(async () => (await reloads('applied')) > before);
+  expect(await exchangeFor('444')).toBe(200);
+  expect(await exchangeFor('222')).toBe(403);
+});
