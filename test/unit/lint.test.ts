@@ -1,0 +1,108 @@
+// Lint warnings at load: valid but risky policies, from the providers' docs and public incidents.
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { parseConfig } from '../../server/src/config/load.js';
+import type { Problem } from '../../server/src/core/problems.js';
+
+const AUD = ['https://credbroker.example.com'];
+
+function warningsOf(issuer: Record<string, unknown>, claims: Record<string, unknown>): Problem[] {
+  return parseConfig(
+    JSON.stringify({
+      issuers: { ci: { audiences: AUD, ...issuer } },
+      roles: { deploy: { arn: 'arn:aws:iam::111122223333:role/deploy', allow: [{ issuer: 'ci', claims }] } },
+    }),
+  ).warnings;
+}
+
+const B = 'roles.deploy.allow[0]';
+const MUTABLE = (names: string, suggest: string) => new RegExp(`^binds on mutable name\\(s\\) ${names} only; .* bind on ${suggest}$`);
+const SHARED = (preset: string) => new RegExp(`^shared issuer \\(${preset}\\): pin the organization`);
+const GITLAB = /^GitLab binding without ref_protected/;
+const NO_EXACT = /^no exact-match condition/;
+const ANY = /^pattern matches any value$/;
+const WILD_SUB = /^wildcard subject match/;
+
+type Case = [name: string, issuer: Record<string, unknown>, claims: Record<string, unknown>, expected: Array<[path: string, message: RegExp]>];
+
+const gh = { preset: 'github-actions' };
+const gl = { preset: 'gitlab' };
+const bk = { preset: 'buildkite' };
+const generic = { url: 'https://issuer.example.com' };
+
+describe('lint warnings', () => {
+  const cases: Case[] = [
+    ['warns on a GitHub binding on the repository name without repository_id', gh, { repository: 'octo-org/octo-repo' }, [
+      [B, MUTABLE('repository', 'repository_id')],
+      [B, SHARED('github-actions')],
+    ]],
+    ['warns on a GitHub binding on the owner name and actor name', gh, { repository_owner: 'octo-org', actor: 'octocat' }, [
+      [B, MUTABLE('repository_owner, actor', 'repository_owner_id, actor_id')],
+      [B, SHARED('github-actions')],
+    ]],
+    ['warns on a GitHub binding pinned by a glob on the repository_id only', gh, { repository_id: { glob: '4879*' }, repository: 'octo-org/octo-repo' }, [
+      [B, MUTABLE('repository', 'repository_id')],
+      [B, SHARED('github-actions')],
+    ]],
+    ['warns on a GitHub binding without an organization pin', gh, { actor_id: '583231' }, [[B, SHARED('github-actions')]]],
+    ['does not warn on a GitHub binding pinned by repository_id', gh, { repository_id: '487920697', ref: 'refs/heads/main' }, []],
+    ['does not warn on a GitHub binding pinned by owner id with a name', gh, { repository_owner_id: '9919', repository: 'octo-org/octo-repo' }, []],
+    ['warns on a wildcard-only subject match', generic, { sub: { glob: 'repo:octo-org/*' } }, [
+      [B, NO_EXACT],
+      [`${B}.claims.sub`, WILD_SUB],
+    ]],
+    ['warns on a match-anything subject pattern', generic, { sub: { glob: '**' } }, [
+      [B, NO_EXACT],
+      [`${B}.claims.sub`, ANY],
+      [`${B}.claims.sub`, WILD_SUB],
+    ]],
+    ['warns on a match-anything pattern for any claim', generic, { project: 'p1', ref: { glob: '*' } }, [[`${B}.claims.ref`, ANY]]],
+    ['warns on a binding decided by presence only', generic, { sub: { present: true } }, [[B, NO_EXACT]]],
+    ['does not warn on a subject glob next to an exact pin', generic, { project: 'p1', sub: { glob: 'repo:octo-org/app:*' } }, []],
+    ['warns on a wildcard GitHub subject with all the risks', gh, { sub: { glob: 'repo:octo-org/*' } }, [
+      [B, NO_EXACT],
+      [`${B}.claims.sub`, WILD_SUB],
+      [B, MUTABLE('sub', 'repository_id')],
+      [B, SHARED('github-actions')],
+    ]],
+    ['warns on a GitLab binding without ref_protected', gl, { project_id: '20' }, [[B, GITLAB]]],
+    ['warns on a GitLab binding with ref_protected only as presence', gl, { project_id: '20', ref_protected: { present: true } }, [[B, GITLAB]]],
+    ['does not warn on a GitLab binding with ref_protected "true"', gl, { project_id: '20', ref_protected: 'true' }, []],
+    ['warns on a GitLab binding on the project path', gl, { project_path: 'my-group/my-project', ref_protected: 'true' }, [[B, MUTABLE('project_path', 'project_id')]]],
+    ['warns on a Buildkite binding without the organization id', bk, { pipeline_id: '0184990a-4782-42b5-afc1-16715b10b1a0' }, [[B, SHARED('buildkite')]]],
+    ['warns on a Buildkite binding on slugs', bk, { organization_slug: 'acme-inc', pipeline_slug: 'app' }, [
+      [B, MUTABLE('organization_slug, pipeline_slug', 'organization_id, pipeline_id')],
+      [B, SHARED('buildkite')],
+    ]],
+    ['does not warn on a Buildkite binding with the organization id', bk, { organization_id: 'f892efa9-103e-4d28-97a1-3b8616a0994d', pipeline_slug: 'app' }, []],
+  ];
+  it.each(cases)('%s', (_name, issuer, claims, expected) => {
+    const warnings = warningsOf(issuer, claims);
+    expect(warnings).toHaveLength(expected.length);
+    for (const [path, message] of expected) {
+      expect(warnings).toContainEqual({ path, message: expect.stringMatching(message) });
+    }
+  });
+
+  it('warns on GitHub\'s default audience https://github.com/<owner>', () => {
+    const { warnings } = parseConfig(
+      JSON.stringify({
+        issuers: { gh: { preset: 'github-actions', audiences: ['https://credbroker.example.com', 'https://github.com/octo-org'] } },
+        roles: { deploy: { arn: 'arn:aws:iam::111122223333:role/deploy', allow: [{ issuer: 'gh', claims: { repository_id: '1' } }] } },
+      }),
+    );
+    expect(warnings).toEqual([{ path: 'issuers.gh.audiences[1]', message: expect.stringMatching(/default audience/) }]);
+  });
+
+  it('does not warn on a github.com audience for other providers', () => {
+    expect(warningsOf({ preset: 'gitlab', audiences: ['https://github.com/octo-org'] }, { project_id: '20', ref_protected: 'true' })).toEqual([]);
+  });
+
+  it('finds no warnings in config/example.yaml', () => {
+    const text = readFileSync(fileURLToPath(new URL('../../config/example.yaml', import.meta.url)), 'utf8');
+    const { config, warnings } = parseConfig(text, 'config/example.yaml');
+    expect(warnings).toEqual([]);
+    expect([...config.policy.roles.keys()]).toEqual(['deploy-production', 'read-only']);
+  });
+});
