@@ -4,6 +4,8 @@
 const COMMANDS: Record<string, { module: string; summary: string }> = {
   serve: { module: './cli/serve.js', summary: 'run the broker (HTTP API)' },
   config: { module: './cli/config.js', summary: 'config validate | config schema' },
+  policy: { module: './cli/policy.js', summary: 'policy explain --claims F --role R | policy test CASES.yaml' },
+  token: { module: './cli/token.js', summary: 'token decode [TOKEN|-]: header and claims, not verified' },
   rotate: { module: './rotation/cli.js', summary: 'rotate static IAM user keys (--user X | --all) [--dry-run]' },
   keys: { module: './rotation/cli-keys.js', summary: 'list managed IAM users and their keys' },
 };
