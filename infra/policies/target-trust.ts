@@ -8,7 +8,7 @@ export interface TargetTrustInput {
   brokerRoleArn: string;
   /** Keys the broker may set as session tags (the role's `tags:` in the broker config). */
   sessionTagKeys: string[];
-  /** Optional StringLike patterns per tag key for the tag's value (aws:RequestTag/KEY). */
+  /** Optional StringLike patterns per tag key for its value (aws:RequestTag/KEY); such a tag must be present. */
   sessionTagValues: Record<string, string[]>;
   /** Keys the broker may mark transitive; none ⇒ the request must not name any. */
   transitiveTagKeys: string[];
