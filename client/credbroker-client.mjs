@@ -916,7 +916,8 @@ function cacheDirUsable(dir) {
   }
 }
 
-function readCache(file, refreshBeforeMs) {
+/** The cached entry and how long it has left, or undefined (absent, not private, malformed, expired). */
+function readCache(file) {
   let fd;
   try {
     fd = fs.openSync(file, fs.constants.O_RDONLY | (fs.constants.O_NOFOLLOW ?? 0));
@@ -928,22 +929,28 @@ function readCache(file, refreshBeforeMs) {
     }
     const c = parseJson(fs.readFileSync(fd, 'utf8'));
     if (!c || typeof c !== 'object' || c.Version !== 1) return undefined;
-    const remaining = Date.parse(c.Expiration) - Date.now();
-    if (!(remaining > refreshBeforeMs)) {
-      debug(`cached credentials expire in ${Math.round(remaining / 1000)}s: re-exchanging`);
-      return undefined;
-    }
     for (const k of ['AccessKeyId', 'SecretAccessKey', 'SessionToken']) {
       if (typeof c[k] !== 'string' || !CREDENTIAL_CHARS.test(c[k])) return undefined;
     }
-    debug(`using cached credentials (expire in ${Math.round(remaining / 1000)}s)`);
-    return c;
+    const remainingMs = Date.parse(c.Expiration) - Date.now();
+    if (!(remainingMs > 0)) return undefined;
+    return { creds: c, remainingMs };
   } catch {
     return undefined;
   } finally {
     if (fd !== undefined) fs.closeSync(fd);
   }
 }
+
+const isFresh = (entry, opts) => {
+  if (!entry) return false;
+  const fresh = entry.remainingMs > opts.refreshBeforeMs;
+  debug(`cached credentials expire in ${Math.round(entry.remainingMs / 1000)}s${fresh ? '' : ': re-exchanging'}`);
+  return fresh;
+};
+
+/** Below this, cached credentials are not worth handing out even when a re-exchange failed. */
+const MIN_FALLBACK_MS = 60_000;
 
 /** A lock file so parallel AWS tool invocations do not spend the same one-time token twice. */
 async function withLock(lockFile, fn) {
@@ -989,12 +996,25 @@ async function credentialProcess(opts, env) {
     .digest('hex')
     .slice(0, 32);
   const file = path.join(opts.cacheDir, `${key}.json`);
-  const hit = readCache(file, opts.refreshBeforeMs);
-  if (hit) return render['credential-process'](hit);
+  const hit = readCache(file);
+  if (isFresh(hit, opts)) return render['credential-process'](hit.creds);
   return withLock(`${file}.lock`, async () => {
-    const again = readCache(file, opts.refreshBeforeMs); // another process may have refreshed meanwhile
-    if (again) return render['credential-process'](again);
-    const c = await exchange(opts, source());
+    const cached = readCache(file); // another process may have refreshed meanwhile
+    if (isFresh(cached, opts)) return render['credential-process'](cached.creds);
+    let c;
+    try {
+      c = await exchange(opts, source());
+    } catch (e) {
+      // A re-exchange that fails for want of a fresh token (env-var providers) or a reachable
+      // broker should not cut a job off while its credentials still work. A denial (403: revoked,
+      // policy changed) must, so it is not covered.
+      const fallback = [EXIT.TOKEN, EXIT.TOKEN_REJECTED, EXIT.UNAVAILABLE].includes(e.exitCode);
+      if (fallback && cached && cached.remainingMs > MIN_FALLBACK_MS) {
+        info(`warning: re-exchange failed (${formatError(e).replace(`${PROG}: error: `, '')}); using cached credentials that expire in ${Math.round(cached.remainingMs / 1000)}s`);
+        return render['credential-process'](cached.creds);
+      }
+      throw e;
+    }
     const out = render['credential-process'](c);
     try {
       writePrivateFile(file, out);

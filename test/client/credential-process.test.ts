@@ -6,7 +6,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { chmodSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fakeJwt, fakeMint, startGithubTokenEndpoint, type GithubTokenEndpoint } from '../support/ci-providers/index.js';
-import { EXIT, fileMode, runClient, startFakeBroker, tempDir, type FakeBroker } from './helpers.js';
+import { EXIT, expectNoSecrets, fileMode, runClient, secretsOf, startFakeBroker, tempDir, type FakeBroker } from './helpers.js';
 
 let broker: FakeBroker;
 let github: GithubTokenEndpoint;
@@ -61,13 +61,35 @@ describe('the cache', () => {
     expect(tokens[0]).not.toBe(tokens[1]);
   });
 
-  it('near expiry on GitLab, the re-exchange is a replay: exit 4 with an explanation', async () => {
+  it('near expiry on GitLab, the re-exchange is a replay: the still-valid cached credentials are served, with a warning', async () => {
     broker.expiresInSeconds = 300;
     const env = gitlab(fakeJwt({ p: 'gitlab-expiring' }));
+    const first = await runClient([], env);
+    expect(first.code).toBe(EXIT.OK);
+    const [r, n] = await calls(() => runClient([], env));
+    expect(n).toBe(1); // it did try
+    expect(r.code).toBe(EXIT.OK);
+    expect(r.stdout).toBe(first.stdout);
+    expect(r.stderr).toMatch(/^credbroker-client: warning: re-exchange failed \(the broker rejected the OIDC token.*gitlab cannot mint a fresh token.*code ERR_TOKEN_REPLAYED.*\); using cached credentials that expire in \d+s\n$/);
+    expectNoSecrets('stderr', r.stderr, secretsOf(broker.issued.at(-1)!));
+  });
+
+  it('once the cached credentials are nearly gone, a failed re-exchange on GitLab is exit 4 with an explanation', async () => {
+    broker.expiresInSeconds = 30; // below the one-minute floor for serving cached credentials
+    const env = gitlab(fakeJwt({ p: 'gitlab-expired' }));
     expect((await runClient([], env)).code).toBe(EXIT.OK);
     const r = await runClient([], env);
     expect(r.code).toBe(EXIT.TOKEN_REJECTED);
-    expect(r.stderr).toContain('gitlab cannot mint a fresh token from within the job');
+    expect(r.stderr).toMatch(/^credbroker-client: error: .*gitlab cannot mint a fresh token from within the job.*\n$/);
+    expect(r.stdout).toBe('');
+  });
+
+  it('does not fall back to cached credentials when the broker now denies the role (revoked)', async () => {
+    broker.expiresInSeconds = 300;
+    expect((await runClient([], gh())).code).toBe(EXIT.OK);
+    broker.script({ status: 403, code: 'ERR_REVOKED', message: 'revoked' });
+    const r = await runClient([], gh());
+    expect(r.code).toBe(EXIT.DENIED);
     expect(r.stdout).toBe('');
   });
 
