@@ -3,7 +3,6 @@
 // request with the secret in it).
 export type RotationErrorCode =
   | 'ERR_ROTATION_TWO_ACTIVE_KEYS'
-  | 'ERR_ROTATION_UNEXPECTED_KEY'
   | 'ERR_ROTATION_KEY_STATE'
   | 'ERR_ROTATION_VERIFY_FAILED'
   | 'ERR_ROTATION_USER_NOT_FOUND'

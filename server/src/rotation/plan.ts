@@ -16,7 +16,7 @@ import type { RotationState } from '../store/types.js';
 export type Action =
   | { kind: 'idle'; nextRotationAt: Date | null }
   | { kind: 'wait'; until: Date; reason: string }
-  | { kind: 'error'; code: 'ERR_ROTATION_TWO_ACTIVE_KEYS' | 'ERR_ROTATION_UNEXPECTED_KEY' | 'ERR_ROTATION_KEY_STATE'; message: string }
+  | { kind: 'error'; code: 'ERR_ROTATION_TWO_ACTIVE_KEYS' | 'ERR_ROTATION_KEY_STATE'; message: string }
   | { kind: 'delete_inactive'; keyId: string }
   | { kind: 'start'; oldKeyId: string | null; reason: string }
   | { kind: 'discard'; keyId: string; reason: string }
@@ -47,9 +47,6 @@ export interface PlanInput {
   /** Rotate now even if the key is not due, and ignore failure backoff. */
   force: boolean;
 }
-
-/** Keys created this long before `startedAt` cannot be ours (clock skew allowance). */
-export const CREATE_SKEW_MS = 5 * 60_000;
 
 export function orderedSinks(sinkIds: string[], priority: string[]): string[] {
   return [...priority.filter((s) => sinkIds.includes(s)), ...sinkIds.filter((s) => !priority.includes(s))];
@@ -110,18 +107,10 @@ function inactiveSince(k: AccessKeyInfo, state: RotationState): Date {
 
 function planCreating(input: PlanInput): Action {
   const { state, keys } = input;
-  const others = keys.filter((k) => k.accessKeyId !== state.oldKeyId);
-  const startedMs = state.startedAt === null ? 0 : Date.parse(state.startedAt);
-  const foreign = others.filter((k) => k.createDate.getTime() < startedMs - CREATE_SKEW_MS);
-  if (foreign.length > 0) {
-    return {
-      kind: 'error',
-      code: 'ERR_ROTATION_UNEXPECTED_KEY',
-      message: `key ${foreign.map((k) => k.accessKeyId).join(', ')} predates this rotation and is not the key being replaced`,
-    };
-  }
-  // Created by us before a crash, never recorded: no sink has it and its secret is gone.
-  const orphan = others[0];
+  // `start` required at most one key (the old one), so any other key was created after it: by this
+  // rotation before an interruption, never recorded. No sink has it and its secret is gone.
+  // (Timestamps can't tell ours from a human's: createDate is AWS's clock, startedAt ours.)
+  const orphan = keys.find((k) => k.accessKeyId !== state.oldKeyId);
   if (orphan) return { kind: 'discard', keyId: orphan.accessKeyId, reason: 'created before an interruption; its secret is lost' };
   return { kind: 'create' };
 }

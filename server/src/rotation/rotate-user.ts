@@ -170,7 +170,8 @@ export async function rotateUser(
       return { userName: user.userName, outcome: 'failed', phase: state.phase, steps, code, message };
     }
     steps.push(action.kind === 'push' ? `push:${action.sinkId}` : action.kind);
-    if (action.kind === 'start') force = false;
+    // `force` starts one rotation; it must not start another once this one is done.
+    if (action.kind === 'start' || action.kind === 'delete' || action.kind === 'complete') force = false;
   }
   return { userName: user.userName, outcome: 'failed', phase: 'error', steps, code: 'ERR_INTERNAL', message: 'too many steps in one run' };
 }
