@@ -79,6 +79,9 @@ Output
   --refresh-before SECONDS   credential-process: re-exchange when fewer seconds remain (default 600)
                                                                                   CREDBROKER_REFRESH_BEFORE
   --no-cache                 credential-process: always exchange, never read or write the cache
+  --no-mask                  do not register the credentials with the CI's log masking   CREDBROKER_NO_MASK=1
+                             (Buildkite redactor; GitHub ::add-mask:: / Azure ##vso[task.setsecret]
+                             on stdout when stdout is not the output: profile, bash-env, --output)
   -q, --quiet                no informational line on stderr
   -v, --verbose              diagnostics on stderr (never secrets)                CREDBROKER_VERBOSE=1
   -h, --help                 this help
@@ -198,6 +201,7 @@ export function parseOptions(argv, env) {
         'cache-dir': { type: 'string' },
         'refresh-before': { type: 'string' },
         'no-cache': { type: 'boolean' },
+        'no-mask': { type: 'boolean' },
         quiet: { type: 'boolean', short: 'q' },
         verbose: { type: 'boolean', short: 'v' },
         help: { type: 'boolean', short: 'h' },
@@ -278,6 +282,7 @@ export function parseOptions(argv, env) {
       path.join(env.XDG_CACHE_HOME || path.join(home, '.cache'), 'credbroker'),
     refreshBeforeMs: refreshBefore * 1000,
     noCache: Boolean(v['no-cache']),
+    noMask: Boolean(v['no-mask']) || env.CREDBROKER_NO_MASK === '1',
     quiet: Boolean(v.quiet),
     verbose: Boolean(v.verbose) || env.CREDBROKER_VERBOSE === '1',
   };
@@ -472,14 +477,19 @@ async function fromEndpoint(name, url, init, extract, opts) {
   return checkJwt(token, `the ${name} token endpoint's answer`);
 }
 
-function runCommand(cmd, args, timeoutMs) {
+/** Runs a command; `input` (e.g. a secret for a redactor) goes to its stdin, never its argv. */
+function runCommand(cmd, args, timeoutMs, input) {
   return new Promise((resolve, reject) => {
     let child;
     try {
-      child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+      child = spawn(cmd, args, { stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
     } catch (e) {
       reject(e);
       return;
+    }
+    if (input !== undefined) {
+      child.stdin.on('error', () => {}); // a command that exits early must not crash us (EPIPE)
+      child.stdin.end(input);
     }
     let out = '';
     let errText = '';
@@ -851,6 +861,35 @@ function expiresNote(c) {
   return `credentials${c.AssumedRoleArn ? ` for ${c.AssumedRoleArn}` : ''} expire at ${c.Expiration}`;
 }
 
+/**
+ * Registers the secrets with the CI's log masking, where it has one: Buildkite's redactor (values
+ * on stdin) for every format; GitHub's ::add-mask:: and Azure's ##vso[task.setsecret] on stdout,
+ * but only when stdout is not the output itself (profile, bash-env, --output).
+ */
+async function maskCommands(opts, env, c) {
+  if (opts.noMask) return '';
+  const secrets = [c.AccessKeyId, c.SecretAccessKey, c.SessionToken];
+  if (env.BUILDKITE === 'true') {
+    for (const secret of secrets) {
+      let r;
+      try {
+        r = await runCommand('buildkite-agent', ['redactor', 'add'], opts.timeoutMs, `${secret}\n`);
+      } catch (e) {
+        r = { code: e && e.code ? e.code : 'error' };
+      }
+      if (r.code !== 0) {
+        if (!opts.quiet) info(`warning: "buildkite-agent redactor add" failed (${r.code ?? r.signal}): the credentials are not redacted from the log`);
+        break;
+      }
+    }
+  }
+  const stdoutFree = opts.format === 'profile' || opts.format === 'bash-env' || (opts.output && opts.format !== 'github-env');
+  if (!stdoutFree) return '';
+  if (env.GITHUB_ACTIONS === 'true') return secrets.map((v) => `::add-mask::${v}\n`).join('');
+  if ((env.TF_BUILD || '').toLowerCase() === 'true') return secrets.map((v) => `##vso[task.setsecret]${v}\n`).join('');
+  return '';
+}
+
 async function emit(opts, env, c) {
   switch (opts.format) {
     case 'env':
@@ -1052,7 +1091,7 @@ export async function main(argv = process.argv.slice(2), env = process.env) {
       out = await credentialProcess(opts, env);
     } else {
       const c = await exchange(opts, tokenSource(opts, env));
-      out = await emit(opts, env, c);
+      out = (await maskCommands(opts, env, c)) + (await emit(opts, env, c));
     }
     await writeStdout(out);
     return EXIT.OK;

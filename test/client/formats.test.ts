@@ -2,7 +2,7 @@
 // secrets (OIDC token and AWS credentials) must appear only on stdout or in the target file, and
 // every file the client creates is 0600.
 import { afterAll, beforeAll, beforeEach, afterEach, describe, expect, it } from 'vitest';
-import { chmodSync, existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fakeJwt } from '../support/ci-providers/index.js';
 import { EXIT, expectNoSecrets, fileMode, run, runClient, secretsOf, startFakeBroker, tempDir, type FakeBroker, type IssuedCredentials } from './helpers.js';
@@ -171,5 +171,56 @@ describe('files', () => {
     expect(r.code).toBe(EXIT.USAGE);
     expect(broker.requests.length).toBe(before);
     expect(existsSync(path.join(home.dir, '.aws'))).toBe(false);
+  });
+});
+
+describe('log masking where the CI has it', () => {
+  it('GitHub Actions, profile format: prints ::add-mask:: for each secret (stdout is free)', async () => {
+    const r = await runClient(['--format', 'profile'], env({ GITHUB_ACTIONS: 'true' }));
+    expect(r.code).toBe(EXIT.OK);
+    const c = issued();
+    expect(r.stdout).toBe(`::add-mask::${c.AccessKeyId}\n::add-mask::${c.SecretAccessKey}\n::add-mask::${c.SessionToken}\n`);
+  });
+
+  it('GitHub Actions, env format: stdout stays pure export lines, fit for eval', async () => {
+    const r = await runClient(['--format', 'env'], env({ GITHUB_ACTIONS: 'true' }));
+    expect(r.code).toBe(EXIT.OK);
+    expect(r.stdout.split('\n').filter(Boolean).every((l) => l.startsWith('export AWS_'))).toBe(true);
+  });
+
+  it('Azure Pipelines, bash-env: prints ##vso[task.setsecret] for each secret', async () => {
+    const r = await runClient(['--format', 'bash-env', '--output', path.join(home.dir, 'vars')], env({ TF_BUILD: 'True' }));
+    expect(r.code).toBe(EXIT.OK);
+    const c = issued();
+    expect(r.stdout).toBe(`##vso[task.setsecret]${c.AccessKeyId}\n##vso[task.setsecret]${c.SecretAccessKey}\n##vso[task.setsecret]${c.SessionToken}\n`);
+  });
+
+  it('Buildkite: hands each secret to `buildkite-agent redactor add` on stdin, never in argv', async () => {
+    const binDir = path.join(home.dir, 'bin');
+    const log = path.join(home.dir, 'redactor.log');
+    mkdirSync(binDir);
+    // A stand-in agent: records its argv and what it read on stdin.
+    writeFileSync(path.join(binDir, 'buildkite-agent'), `#!/bin/sh\nprintf 'argv:%s\\n' "$*" >> '${log}'\nprintf 'stdin:%s\\n' "$(cat)" >> '${log}'\n`);
+    chmodSync(path.join(binDir, 'buildkite-agent'), 0o755);
+    const r = await runClient(['--format', 'env'], env({ BUILDKITE: 'true', PATH: `${binDir}:${process.env.PATH}` }));
+    expect(r.code).toBe(EXIT.OK);
+    expect(r.stderr).toBe('');
+    const c = issued();
+    expect(readFileSync(log, 'utf8')).toBe(
+      `argv:redactor add\nstdin:${c.AccessKeyId}\nargv:redactor add\nstdin:${c.SecretAccessKey}\nargv:redactor add\nstdin:${c.SessionToken}\n`,
+    );
+  });
+
+  it('Buildkite without a working agent: warns (without secrets) and still delivers', async () => {
+    const r = await runClient(['--format', 'env'], env({ BUILDKITE: 'true', PATH: '/nonexistent' }));
+    expect(r.code).toBe(EXIT.OK);
+    expect(r.stderr).toMatch(/^credbroker-client: warning: "buildkite-agent redactor add" failed \(ENOENT\): the credentials are not redacted from the log\n$/);
+    expectNoSecrets('stderr', r.stderr, secrets());
+  });
+
+  it('--no-mask leaves stdout empty for the profile format', async () => {
+    const r = await runClient(['--format', 'profile', '--no-mask'], env({ GITHUB_ACTIONS: 'true' }));
+    expect(r.code).toBe(EXIT.OK);
+    expect(r.stdout).toBe('');
   });
 });
