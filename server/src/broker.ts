@@ -13,6 +13,8 @@ import type { AuditSink } from './audit/types.js';
 import { createMetrics, type BrokerMetrics } from './metrics.js';
 import { createLogger, type Logger } from './log.js';
 import type { PreIssueCheck } from './exchange.js';
+import { GuardedIssuer } from './aws/guard.js';
+import { createRateLimiters, type RateLimitStoreFactory } from './http/rate-limit.js';
 
 export interface BrokerOptions {
   sts?: CredentialIssuer;
@@ -23,6 +25,10 @@ export interface BrokerOptions {
   now?: () => Date;
   preIssueChecks?: PreIssueCheck[];
   limiters?: express.RequestHandler[];
+  /** Shared counters for rate limits across replicas; default in-process. */
+  rateLimitStore?: RateLimitStoreFactory;
+  /** Set false to call STS without pacing and circuit breaker (benchmarks of the raw path). */
+  guardSts?: boolean;
 }
 
 export interface Broker {
@@ -54,7 +60,7 @@ export function createBroker(initial: Config, opts: BrokerOptions = {}): Broker 
     else logger.debug({ issuer, trigger }, 'issuer keys refreshed');
   };
   let verifier = new TokenVerifier(config.issuers.values(), { onRefresh }, opts.now);
-  const sts =
+  const rawSts =
     opts.sts ??
     new StsCredentialIssuer({
       defaultRegion: config.aws.region,
@@ -62,6 +68,18 @@ export function createBroker(initial: Config, opts: BrokerOptions = {}): Broker 
       maxAttempts: config.aws.max_attempts,
       httpTimeoutMs: config.aws.http_timeout_ms,
     });
+  const sts =
+    opts.guardSts === false
+      ? rawSts
+      : new GuardedIssuer(rawSts, {
+          callsPerSecond: config.aws.sts_calls_per_second_per_account,
+          failureThreshold: config.aws.circuit_breaker.failure_threshold,
+          openSeconds: config.aws.circuit_breaker.open_seconds,
+          onStateChange: (account, state) => {
+            metrics.stsCircuitOpen.set({ account }, state === 'open' ? 1 : 0);
+            logger.warn({ account, state }, state === 'open' ? 'STS circuit opened for account' : 'STS circuit closed for account');
+          },
+        });
   const audit = opts.audit ?? defaultAuditSink(config);
   const ledger = opts.ledger ?? new MemoryReplayLedger();
   const servers: http.Server[] = [];
@@ -86,7 +104,7 @@ export function createBroker(initial: Config, opts: BrokerOptions = {}): Broker 
     now: opts.now ?? (() => new Date()),
     ready: readiness,
     ...(opts.preIssueChecks ? { preIssueChecks: opts.preIssueChecks } : {}),
-    ...(opts.limiters ? { limiters: opts.limiters } : {}),
+    limiters: opts.limiters ?? createRateLimiters(() => config.server.rate_limit, { metrics, store: opts.rateLimitStore }),
   };
   const app = createApp(deps);
 
@@ -136,7 +154,7 @@ export function createBroker(initial: Config, opts: BrokerOptions = {}): Broker 
         ),
       );
       await audit.close?.();
-      if (sts instanceof StsCredentialIssuer) sts.destroy();
+      if (rawSts instanceof StsCredentialIssuer) rawSts.destroy();
     },
   };
 }

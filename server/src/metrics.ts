@@ -9,6 +9,8 @@ export interface BrokerMetrics {
   jwksRefresh: Counter<'issuer' | 'outcome' | 'trigger'>;
   issuerKeysLoaded: Gauge<'issuer'>;
   configReloads: Counter<'outcome'>;
+  stsCircuitOpen: Gauge<'account'>;
+  rateLimited: Counter<'limit'>;
 }
 
 export function createMetrics(opts: { defaultMetrics?: boolean } = {}): BrokerMetrics {
@@ -45,6 +47,18 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): BrokerMe
       name: 'credbroker_config_reloads_total',
       help: 'Config reload attempts by outcome',
       labelNames: ['outcome'],
+      registers: [registry],
+    }),
+    stsCircuitOpen: new Gauge({
+      name: 'credbroker_sts_circuit_open',
+      help: '1 while the STS circuit breaker for the account is open',
+      labelNames: ['account'],
+      registers: [registry],
+    }),
+    rateLimited: new Counter({
+      name: 'credbroker_rate_limited_total',
+      help: 'Requests refused by a rate limit',
+      labelNames: ['limit'],
       registers: [registry],
     }),
   };

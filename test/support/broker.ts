@@ -54,7 +54,13 @@ export async function startTestBroker(opts: TestBrokerOptions): Promise<TestBrok
   const issuers = 'url' in opts.issuer ? { test: opts.issuer as TestIssuer } : opts.issuer;
   const input: ConfigInput = {
     ...opts.config,
-    server: { port: 0, readiness_wait_ms: 5000, ...opts.config?.server },
+    server: {
+      port: 0,
+      readiness_wait_ms: 5000,
+      // Tests send many requests from one IP and one identity; rate-limit tests set their own.
+      rate_limit: { per_ip: { limit: 1_000_000, window_seconds: 60 }, per_identity: { limit: 1_000_000, window_seconds: 60 } },
+      ...opts.config?.server,
+    },
     aws: {
       region: 'us-east-1',
       role_chaining: 'never',

@@ -100,6 +100,15 @@ export const configSchema = z.strictObject({
       body_limit_bytes: z.number().int().min(256).max(1024 * 1024).default(16 * 1024),
       max_session_duration_seconds: seconds(900, 43_200).default(3600).describe('Broker-wide cap on DurationSeconds.'),
       readiness_wait_ms: z.number().int().min(0).max(120_000).default(5000).describe('How long start-up waits for issuer keys.'),
+      rate_limit: z
+        .strictObject({
+          per_ip: z.strictObject({ limit: z.number().int().min(1), window_seconds: z.number().int().min(1).max(86_400) }).default({ limit: 1200, window_seconds: 60 }),
+          per_identity: z
+            .strictObject({ limit: z.number().int().min(1), window_seconds: z.number().int().min(1).max(86_400) })
+            .default({ limit: 300, window_seconds: 60 })
+            .describe('Per issuer + subject of the presented token.'),
+        })
+        .prefault({}),
     })
     .prefault({}),
   aws: z
@@ -109,6 +118,18 @@ export const configSchema = z.strictObject({
       iam_endpoint: z.string().optional(),
       max_attempts: z.number().int().min(1).max(10).default(3),
       http_timeout_ms: z.number().int().min(500).max(60_000).default(5000),
+      sts_calls_per_second_per_account: z
+        .number()
+        .min(1)
+        .max(10_000)
+        .default(50)
+        .describe('Pacing: AssumeRole calls per second per target account; excess calls wait briefly, then get 503.'),
+      circuit_breaker: z
+        .strictObject({
+          failure_threshold: z.number().int().min(1).max(1000).default(5).describe('Consecutive STS throttling/5xx failures for one account that open the circuit.'),
+          open_seconds: z.number().int().min(1).max(3600).default(30).describe('While open, requests for that account get 503 without calling STS; then one trial call.'),
+        })
+        .prefault({}),
       role_chaining: z
         .enum(['auto', 'always', 'never'])
         .default('auto')
