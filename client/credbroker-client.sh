@@ -155,11 +155,11 @@ json_str() { # json_str FIELD FILE: a simple string field of a JSON document (id
 header_val() { # header_val NAME FILE: a response header's value (name in lower case; last response)
   tr -d '\r' <"$2" | awk -v n="$1" 'index($0, ":") { k = tolower(substr($0, 1, index($0, ":") - 1)); if (k == n) { v = substr($0, index($0, ":") + 1); sub(/^[ \t]+/, "", v) } } END { print v }'
 }
-sleep_backoff() { # sleep_backoff ATTEMPT [RETRY_AFTER]: Retry-After, else equal-jitter exponential
+sleep_backoff() { # sleep_backoff RETRY_NUMBER(1..) [RETRY_AFTER]: Retry-After, else equal-jitter exponential
   if [ -n "${2:-}" ]; then
     secs=$(awk -v r="$2" -v s="$$" 'BEGIN { srand(); srand(srand() + s); printf "%.2f", r + rand() * 0.25 }')
   else
-    secs=$(awk -v a="$1" -v s="$$" 'BEGIN { srand(); srand(srand() + s); c = 0.5 * 2 ^ a; if (c > 10) c = 10; printf "%.2f", c / 2 + rand() * c / 2 }')
+    secs=$(awk -v a="$1" -v s="$$" 'BEGIN { srand(); srand(srand() + s); c = 0.5 * 2 ^ (a - 1); if (c > 10) c = 10; printf "%.2f", c / 2 + rand() * c / 2 }')
   fi
   debug "retry in ${secs}s"
   sleep "$secs"
