@@ -28,10 +28,10 @@ const providerNameOf = (ref: string | undefined): string | undefined => {
   return name.startsWith('default') ? undefined : name;
 };
 
-export async function installMocks(): Promise<MockWorld> {
+export async function installMocks(homeAccount = HOME_ACCOUNT): Promise<MockWorld> {
   const registrations: Registration[] = [];
   const providerAccounts = new Map<string, string>();
-  const accountFor = (providerName: string | undefined) => (providerName ? providerAccounts.get(providerName) : HOME_ACCOUNT) ?? 'unknown-account';
+  const accountFor = (providerName: string | undefined) => (providerName ? providerAccounts.get(providerName) : homeAccount) ?? 'unknown-account';
 
   await pulumi.runtime.setMocks(
     {
@@ -58,7 +58,7 @@ export async function installMocks(): Promise<MockWorld> {
       },
       call(args) {
         if (args.token === 'aws:index/getCallerIdentity:getCallerIdentity') {
-          return { accountId: HOME_ACCOUNT, arn: `arn:aws:iam::${HOME_ACCOUNT}:user/pulumi-deployer`, userId: 'AIDAEXAMPLE', id: HOME_ACCOUNT };
+          return { accountId: homeAccount, arn: `arn:aws:iam::${homeAccount}:user/pulumi-deployer`, userId: 'AIDAEXAMPLE', id: homeAccount };
         }
         throw new Error(`unexpected call ${args.token}`);
       },
