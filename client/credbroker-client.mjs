@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+// @ts-check
 // credbroker-client: gets this CI job's OIDC token, exchanges it at a credbroker for short-lived AWS
 // credentials and hands them to the job. One file, Node >= 20 built-ins only (nothing to install).
 //
@@ -393,6 +394,10 @@ const isRetryableStatus = (s) => s === 408 || s === 429 || (s >= 500 && s <= 599
 /**
  * Runs a request with retries on network errors, 408/429/5xx; honours Retry-After. `attempt`
  * returns a response; `onRetry` may swap inputs (e.g. a fresh token) before the next try.
+ * @param {string} label
+ * @param {number} retries
+ * @param {(i: number) => Promise<{status: number, headers: Headers, text: string}>} attempt
+ * @param {{ retryable?: (status: number, res: any) => boolean, onRetry?: (last: any) => Promise<void> }} [options]
  */
 async function withRetries(label, retries, attempt, { retryable = isRetryableStatus, onRetry } = {}) {
   let last;
