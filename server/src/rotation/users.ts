@@ -74,14 +74,14 @@ export async function discoverUsers(config: RotationConfig, iam: IamKeys): Promi
     if (entryIndex < 0) continue;
     try {
       const managed = resolveUser(config, entryIndex, u);
-      // Two users writing the same variables would overwrite each other's key.
-      const clash = managed.sinks.find((s, i) => {
-        const names = 'access_key_id_name' in s ? `#${s.access_key_id_name}` : '';
-        const owner = bySinkId.get(managed.sinkIds[i] + names);
-        return owner !== undefined && owner !== u.userName;
-      });
-      if (clash) throw new RotationError('ERR_ROTATION_CONFIG', `${u.userName}: sink ${sinkIdOf(clash)} is also the sink of another user (use {user} or {tag:KEY})`);
-      managed.sinks.forEach((s, i) => bySinkId.set(managed.sinkIds[i] + ('access_key_id_name' in s ? `#${s.access_key_id_name}` : ''), u.userName));
+      // Two users writing the same variables would overwrite each other's key. (A command sink gets
+      // the user name with the key, so sharing one is fine.)
+      const targets = managed.sinks.map((s, i) => (s.type === 'command' ? undefined : `${managed.sinkIds[i]}#${s.access_key_id_name}#${s.secret_access_key_name}`));
+      const clash = targets.findIndex((t) => t !== undefined && bySinkId.has(t));
+      if (clash >= 0) {
+        throw new RotationError('ERR_ROTATION_CONFIG', `${u.userName}: sink ${managed.sinkIds[clash]} also receives the key of ${bySinkId.get(targets[clash]!)} (use {user} or {tag:KEY})`);
+      }
+      for (const t of targets) if (t !== undefined) bySinkId.set(t, u.userName);
       users.push(managed);
     } catch (err) {
       if (!(err instanceof RotationError)) throw err;
