@@ -20,6 +20,9 @@ import {
 } from './names.js';
 import { sourceIdentityPatternFor } from './policies/target-trust.js';
 
+/** The inline policy the broker writes onto a target role to revoke its sessions (issue 6). */
+export const REVOCATION_POLICY_NAME = 'AWSRevokeOlderSessions';
+
 /** The config keys this program reads, without the `credbroker:` namespace. */
 export const SETTINGS_KEYS = ['broker', 'targetRolePath', 'accounts', 'roles', 'rotation', 'staticUsers', 'revocation', 'tags'] as const;
 
@@ -265,6 +268,9 @@ function checkRole(
   if (prior) add(`${path}.roleName`, `"${r.roleName}" is also ${prior} in the same account (IAM role names are unique, case-insensitively)`);
   seen.set(nameKey, path);
   checkPermissions(path, r, add);
+  if (REVOCATION_POLICY_NAME in r.inlinePolicies) {
+    add(`${path}.inlinePolicies.${REVOCATION_POLICY_NAME}`, 'is the name the broker uses to revoke sessions; choose another');
+  }
 
   const keys = Object.keys(r.sessionTags);
   if (keys.length > MAX_SESSION_TAGS) add(`${path}.sessionTags`, `${keys.length} tags; STS allows ${MAX_SESSION_TAGS}`);

@@ -135,6 +135,13 @@ describe('parseStackSettings', () => {
     expect(() => parseStackSettings({ ...minimal, rotation: { path: '/', match: 'path-and-tag' } })).not.toThrow();
   });
 
+  it('rejects a role inline policy named like the broker’s revocation policy', () => {
+    const inlinePolicies = { AWSRevokeOlderSessions: { Version: '2012-10-17', Statement: [{ Effect: 'Deny', Action: '*', Resource: '*' }] } };
+    expect(problemsOf({ roles: { deploy: { sessionTags: {}, inlinePolicies } } })).toEqual([
+      expect.stringMatching(/^roles\.deploy\.inlinePolicies\.AWSRevokeOlderSessions: is the name the broker uses/),
+    ]);
+  });
+
   it('rejects a static user that sets the rotation tag itself', () => {
     expect(problemsOf({ ...minimal, staticUsers: { u: { tags: { 'credbroker:rotate': 'false' } } } })).toEqual([
       expect.stringMatching(/^staticUsers\.u\.tags\.credbroker:rotate: is the rotation tag/),
