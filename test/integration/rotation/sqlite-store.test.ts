@@ -1,0 +1,98 @@
+// The SQLite store on a real file: versioned migrations at open, rotation state round trip,
+// and the leader lease with its fencing token.
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import Database from 'better-sqlite3';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { SqliteStore } from '../../../server/src/store/sqlite.js';
+import { SQLITE_MIGRATIONS } from '../../../server/src/store/migrations.js';
+import { emptyRotationState, openStore, assertPersistentStore, StoreError } from '../../../server/src/store/index.js';
+
+let dir: string;
+let file: string;
+let nowMs = 1_000_000;
+beforeEach(() => {
+  dir = mkdtempSync(path.join(tmpdir(), 'credbroker-store-'));
+  file = path.join(dir, 'store.sqlite');
+  nowMs = 1_000_000;
+});
+afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+const open = () => SqliteStore.open(file, { nowMs: () => nowMs });
+
+describe('SQLite store', () => {
+  it('applies every migration once, records it, and is owner-only on disk', async () => {
+    const s = open();
+    expect(await s.schemaVersion()).toBe(SQLITE_MIGRATIONS.length);
+    await s.close();
+    const again = open();
+    await again.close();
+    const db = new Database(file, { readonly: true });
+    const rows = db.prepare('SELECT version, name FROM schema_migrations ORDER BY version').all();
+    db.close();
+    expect(rows).toEqual(SQLITE_MIGRATIONS.map((m) => ({ version: m.version, name: m.name })));
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+  });
+
+  it('applies only the new migrations when a later version appends one', async () => {
+    (await open()).close();
+    const extra = [...SQLITE_MIGRATIONS, { version: SQLITE_MIGRATIONS.length + 1, name: 'later_table', sql: 'CREATE TABLE later_table (id INTEGER PRIMARY KEY);' }];
+    const s = SqliteStore.open(file, { migrations: extra });
+    expect(await s.schemaVersion()).toBe(extra.length);
+    await s.close();
+  });
+
+  it('refuses a store written by a newer credbroker, and a changed migration', async () => {
+    const extra = [...SQLITE_MIGRATIONS, { version: SQLITE_MIGRATIONS.length + 1, name: 'future', sql: 'CREATE TABLE future (id INTEGER);' }];
+    (SqliteStore.open(file, { migrations: extra })).close();
+    expect(() => open()).toThrow(expect.objectContaining({ code: 'ERR_STORE_SCHEMA_TOO_NEW' }));
+    const renamed = SQLITE_MIGRATIONS.map((m, i) => (i === 0 ? { ...m, name: 'renamed' } : m));
+    expect(() => SqliteStore.open(file, { migrations: [...renamed, extra.at(-1)!] })).toThrow(expect.objectContaining({ code: 'ERR_STORE_MIGRATION_CHANGED' }));
+  });
+
+  it('read-only open creates nothing', async () => {
+    expect(() => SqliteStore.open(file, { readonly: true })).toThrow(expect.objectContaining({ code: 'ERR_STORE_UNAVAILABLE' }));
+    await expect(openStore({ driver: 'sqlite', sqlite_path: file }, { readonly: true })).rejects.toBeInstanceOf(StoreError);
+  });
+
+  it('one holder at a time; the fencing token grows on every change of holder', async () => {
+    const a = open();
+    const b = open();
+    const la = await a.acquireLease('rotation', 'A', 10_000);
+    expect(la).toMatchObject({ holder: 'A', token: 1 });
+    expect(await b.acquireLease('rotation', 'B', 10_000)).toBeUndefined();
+    // Re-acquiring by the holder renews without a new token.
+    expect(await a.acquireLease('rotation', 'A', 10_000)).toMatchObject({ token: 1 });
+    nowMs += 10_001;
+    const lb = await b.acquireLease('rotation', 'B', 10_000);
+    expect(lb).toMatchObject({ holder: 'B', token: 2 });
+    expect(await a.renewLease(la!, 10_000)).toBeUndefined();
+    await b.releaseLease(lb!);
+    expect(await a.acquireLease('rotation', 'A', 10_000)).toMatchObject({ token: 3 });
+    await a.close();
+    await b.close();
+  });
+
+  it('rejects a state write from a holder whose lease was taken over (fencing)', async () => {
+    const a = open();
+    const b = open();
+    const la = (await a.acquireLease('rotation', 'A', 10_000))!;
+    const state = { ...emptyRotationState('u1', new Date(nowMs)), phase: 'pushing' as const, newKeyId: 'AKIANEW' };
+    await a.putRotationState(state, la);
+    expect(await b.getRotationState('u1')).toEqual(state);
+    nowMs += 10_001;
+    const lb = (await b.acquireLease('rotation', 'B', 10_000))!;
+    await expect(a.putRotationState({ ...state, phase: 'grace' }, la)).rejects.toMatchObject({ code: 'ERR_STORE_LEASE_LOST' });
+    await b.putRotationState({ ...state, phase: 'verified' }, lb);
+    expect((await a.listRotationStates()).map((s) => s.phase)).toEqual(['verified']);
+    await a.close();
+    await b.close();
+  });
+
+  it('the memory store is refused for rotation', async () => {
+    const mem = await openStore({ driver: 'memory', sqlite_path: '' });
+    expect(() => assertPersistentStore(mem)).toThrow(expect.objectContaining({ code: 'ERR_STORE_NOT_PERSISTENT' }));
+    await expect(openStore({ driver: 'postgres', sqlite_path: '' })).rejects.toMatchObject({ code: 'ERR_STORE_DRIVER_UNSUPPORTED' });
+  });
+});
