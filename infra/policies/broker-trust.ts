@@ -10,8 +10,8 @@ export type TrustedService = keyof typeof TRUSTED_SERVICES;
 
 /**
  * Services whose AssumeRole requests carry aws:SourceAccount (documented by AWS for ECS task roles),
- * so the trust can refuse tasks of other accounts (confused deputy). EC2 and Lambda do not send it
- * for their execution roles; a condition there would lock the broker out.
+ * so the trust can refuse tasks of other accounts (confused deputy). Not added for EC2 or Lambda:
+ * a condition on a key the service does not send would lock the broker out.
  */
 const SOURCE_ACCOUNT_SERVICES: ReadonlySet<TrustedService> = new Set(['ecs-tasks']);
 
