@@ -170,8 +170,7 @@ describe('evaluate: no-match detail', () => {
     expect(cond).toMatchObject({ matched: false, mismatch: 'type', actual: 'true', expected: '"true"' });
   });
 
-  // BUG: the role index drops bindings whose indexed claim differs, so a token of another repository gets detail: [] (no per-condition detail)
-  it.fails('names the mismatching repository_id when a token of another repository is denied', () => {
+  it('names the mismatching repository_id when a token of another repository is denied', () => {
     const d = decide({ ...github, repository_owner_id: '1' });
     expect(d.effect === 'deny' && d.reason).toBe('ERR_POLICY_NO_MATCH');
     const conds = d.effect === 'deny' ? d.detail.flatMap((v) => v.conditions) : [];

@@ -84,7 +84,10 @@ function issuerWarnings(issuers: Map<string, IssuerConfig>): Problem[] {
   return warnings;
 }
 
-export function compileConfig(raw: RawConfig): { config?: Config; problems: Problem[]; warnings: Problem[] } {
+export function compileConfig(
+  raw: RawConfig,
+  opts: { unparsedIssuerIds?: string[] } = {},
+): { config?: Config; problems: Problem[]; warnings: Problem[] } {
   const problems: Problem[] = [];
   const issuers = new Map<string, IssuerConfig>();
   const byUrl = new Map<string, string>();
@@ -98,6 +101,9 @@ export function compileConfig(raw: RawConfig): { config?: Config; problems: Prob
   const policyIssuers = new Map<string, PolicyIssuer>(
     [...issuers.values()].map((i) => [i.id, { id: i.id, provider: i.provider, preset: i.preset }]),
   );
+  // Issuers that failed schema validation still exist as names, so references to them are not
+  // reported as unknown on top of their own problems.
+  for (const id of opts.unparsedIssuerIds ?? []) policyIssuers.set(id, { id, provider: 'oidc', preset: undefined });
   const policy = compilePolicy(
     { roles: raw.roles, deny: raw.deny, brokerMaxDuration: raw.server.max_session_duration_seconds },
     policyIssuers,

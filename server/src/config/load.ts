@@ -2,7 +2,7 @@
 // reported at once with its path; nothing partial is ever returned.
 import { readFile } from 'node:fs/promises';
 import { parseDocument } from 'yaml';
-import { configSchema } from './schema.js';
+import { configSchema, denyRuleSchema, issuerSchema, roleSchema, type RawConfig } from './schema.js';
 import { compileConfig, type Config } from './compile.js';
 import { formatProblem, type Problem } from '../core/problems.js';
 
@@ -21,24 +21,49 @@ const pathOf = (segments: ReadonlyArray<PropertyKey>): string =>
 
 /** Validates config text (YAML or JSON); returns the config or all problems. */
 export function parseConfig(text: string, source = 'config'): { config: Config; warnings: Problem[] } {
-  const doc = parseDocument(text, { prettyErrors: false });
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length > 0) {
     throw new ConfigError(
-      doc.errors.map((e) => ({ path: `line ${e.linePos?.[0]?.line ?? '?'}`, message: e.message.split('\n')[0] ?? e.message })),
+      doc.errors.map((e) => ({ path: `line ${e.linePos?.[0]?.line ?? '?'}`, message: e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '') })),
       source,
     );
   }
   const data: unknown = doc.toJS() ?? {};
   const parsed = configSchema.safeParse(data);
   if (!parsed.success) {
-    throw new ConfigError(
-      parsed.error.issues.map((i) => ({ path: pathOf(i.path), message: i.message })),
-      source,
-    );
+    const problems = parsed.error.issues.map((i) => ({ path: pathOf(i.path), message: i.message }));
+    // Every problem at once: also run the cross-field checks over the parts that are well formed.
+    for (const p of crossFieldProblems(data)) if (!problems.some((q) => q.path === p.path)) problems.push(p);
+    throw new ConfigError(problems, source);
   }
   const { config, problems, warnings } = compileConfig(parsed.data);
   if (!config) throw new ConfigError(problems, source);
   return { config, warnings };
+}
+
+/** Cross-field problems of the well-formed issuers, roles and deny rules of an otherwise invalid file. */
+function crossFieldProblems(data: unknown): Problem[] {
+  if (data === null || typeof data !== 'object') return [];
+  const input = data as Record<string, unknown>;
+  const entries = (v: unknown) => (v !== null && typeof v === 'object' && !Array.isArray(v) ? Object.entries(v) : []);
+  const issuers: RawConfig['issuers'] = {};
+  const unparsedIssuerIds: string[] = [];
+  for (const [id, v] of entries(input.issuers)) {
+    const r = issuerSchema.safeParse(v);
+    if (r.success) issuers[id] = r.data;
+    else unparsedIssuerIds.push(id);
+  }
+  const roles: RawConfig['roles'] = {};
+  for (const [id, v] of entries(input.roles)) {
+    const r = roleSchema.safeParse(v);
+    if (r.success) roles[id] = r.data;
+  }
+  // Deny rules are reported by index: check them only when all are well formed, so paths stay right.
+  const denyParsed = Array.isArray(input.deny) ? input.deny.map((d) => denyRuleSchema.safeParse(d)) : [];
+  const deny = denyParsed.every((r) => r.success) ? denyParsed.map((r) => r.data!) : [];
+  const base = configSchema.safeParse({ issuers: {}, roles: {} });
+  if (!base.success) return [];
+  return compileConfig({ ...base.data, issuers, roles, deny }, { unparsedIssuerIds }).problems;
 }
 
 /** Expands ${ENV_VAR} references so secrets and per-environment values can stay out of the file. */

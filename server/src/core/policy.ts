@@ -107,6 +107,8 @@ export type Decision =
 
 export const ROLE_ARN_RE = /^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]{1,512}$/;
 const ROLE_CHAINING_CAP = 3600;
+/** How many non-candidate bindings a denial still explains (bounded: denials must stay cheap). */
+const DENY_DETAIL_EXTRA = 10;
 
 function compileRule(
   rule: BindingInput | DenyRuleInput,
@@ -275,7 +277,7 @@ function candidates(role: CompiledRole, issuer: string, claims: Readonly<Record<
   if (!idx) return [];
   const out = [...idx.residual];
   for (const [claim, byValue] of idx.byClaim) {
-    const key = indexKey(claims[claim]);
+    const key = Object.hasOwn(claims, claim) ? indexKey(claims[claim]) : undefined;
     const bucket = key === undefined ? undefined : byValue.get(key);
     if (bucket) out.push(...bucket);
   }
@@ -352,6 +354,11 @@ export function evaluate(policy: CompiledPolicy, input: EvaluationInput): Decisi
       evaluatedAt,
     };
   }
+  // The index skipped bindings whose indexed claim differs; name a few of them in the detail so the
+  // audit shows *why* (e.g. "repository_id: expected …, got …") without scanning every binding.
+  const skipped = role.bindings.filter((b) => b.issuer === input.issuer && !considered.includes(b)).slice(0, DENY_DETAIL_EXTRA);
+  verdicts.push(...skipped.map((b) => verdict(b, input.claims)));
+  verdicts.sort((a, b) => a.path.localeCompare(b.path, 'en', { numeric: true }));
   return {
     effect: 'deny',
     reason: 'ERR_POLICY_NO_MATCH',

@@ -69,7 +69,7 @@ export function renderTemplate(t: Template, ctx: TemplateContext): string {
   let out = '';
   for (const part of t.parts) {
     if ('literal' in part) out += part.literal;
-    else if ('claim' in part) out += claimText(ctx.claims[part.claim]);
+    else if ('claim' in part) out += claimText(Object.hasOwn(ctx.claims, part.claim) ? ctx.claims[part.claim] : undefined);
     else if (part.builtin === 'token_hash') out += ctx.tokenHash.slice(0, 12);
     else out += ctx[part.builtin];
   }
