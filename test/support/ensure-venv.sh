@@ -12,5 +12,7 @@ if [ -x "$venv/bin/moto_server" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$
   exit 0
 fi
 python3 -m venv "$venv"
-"$venv/bin/pip" install --quiet --disable-pip-version-check -r "$reqs"
+# (This machine's pip config lists local mirror folders that may be absent: drop those warnings.)
+"$venv/bin/pip" install --quiet --disable-pip-version-check -r "$reqs" \
+  2> >(grep -v 'is neither a file nor a directory' >&2)
 echo "$want" > "$stamp"
