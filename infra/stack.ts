@@ -36,10 +36,11 @@ export function createCredbrokerStack(settings: StackSettings, home: HomeAccount
   const providers: Record<string, aws.Provider> = {};
   for (const [name, account] of Object.entries(settings.accounts)) {
     if (!settings.roles.some((r) => r.account === name)) continue;
+    const region = account.region ?? aws.config.region;
     providers[name] = new aws.Provider(`account-${name}`, {
       // Refuses to act if the credentials land in any other account.
       allowedAccountIds: [account.accountId],
-      ...(account.region ?? aws.config.region ? { region: (account.region ?? aws.config.region) as aws.Region } : {}),
+      ...(region !== undefined ? { region: region as aws.Region } : {}),
       ...(account.deployRoleArn !== undefined ? { assumeRoles: [{ roleArn: account.deployRoleArn, sessionName: 'credbroker-pulumi' }] } : {}),
     });
   }
