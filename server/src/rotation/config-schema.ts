@@ -23,6 +23,10 @@ const names = {
   secret_access_key_name: secretName('AWS_SECRET_ACCESS_KEY').describe('Variable that receives the secret access key.'),
 };
 
+/** A value with a fixed shape, or a template ({user}, {tag:KEY}) checked once expanded. */
+const shaped = (re: RegExp, message: string) =>
+  z.string().refine((v) => re.test(v) || /\{(user|tag:[^{}]+)\}/.test(v), { message });
+
 const sinkCommon = {
   id: z
     .string()
@@ -73,7 +77,7 @@ export const circleciSinkSchema = z
     ...sinkCommon,
     token_env: envName,
     base_url: z.string().default('https://circleci.com/api/v2'),
-    project_slug: z.string().regex(/^[^/\s]+\/[^/\s]+\/[^/\s]+$/, 'vcs/org/repo, e.g. gh/acme/app'),
+    project_slug: shaped(/^[^/\s]+\/[^/\s]+\/[^/\s]+$/, 'vcs/org/repo, e.g. gh/acme/app'),
     ...names,
   })
   .describe('CircleCI project environment variables (API v2).');
@@ -84,7 +88,7 @@ export const travisSinkSchema = z
     ...sinkCommon,
     token_env: envName,
     base_url: z.string().default('https://api.travis-ci.com'),
-    repo: z.string().regex(/^[^/\s]+\/[^/\s]+$/, 'owner/name'),
+    repo: shaped(/^[^/\s]+\/[^/\s]+$/, 'owner/name'),
     branch: z.string().min(1).optional().describe('Restrict the variables to one branch.'),
     ...names,
   })

@@ -1,0 +1,42 @@
+// The rotation section of the config: defaults, sink shapes, and what is rejected.
+import { describe, expect, it } from 'vitest';
+import { rotationConfigSchema } from '../../../server/src/rotation/config-schema.js';
+import { configSchema } from '../../../server/src/config/schema.js';
+
+const travis = { type: 'travis', token_env: 'TRAVIS_TOKEN', repo: 'acme/app' };
+const parse = (rotation: unknown) => rotationConfigSchema.safeParse(rotation);
+const paths = (r: ReturnType<typeof parse>) => (r.success ? [] : r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`));
+
+describe('rotation config', () => {
+  it('fills safe defaults', () => {
+    const r = rotationConfigSchema.parse({ users: [{ name: 'ci-deployer', sinks: [travis] }] });
+    expect(r).toMatchObject({ enabled: true, interval_seconds: 3600, concurrency: 2, max_key_age_seconds: 30 * 86_400, grace_period_seconds: 7 * 86_400 });
+    expect(r.verify).toMatchObject({ successes: 3 });
+    expect(r.users[0]).toMatchObject({ path_prefix: '/', sinks: [{ base_url: 'https://api.travis-ci.com', access_key_id_name: 'AWS_ACCESS_KEY_ID', secret_access_key_name: 'AWS_SECRET_ACCESS_KEY' }] });
+  });
+
+  it('is the top-level rotation: key of the broker config', () => {
+    const r = configSchema.parse({ issuers: {}, roles: {}, rotation: { users: [{ tag: { key: 'credbroker:rotate', value: 'true' }, path_prefix: '/ci/', sinks: [travis] }] } });
+    expect(r.rotation?.users[0]?.tag).toEqual({ key: 'credbroker:rotate', value: 'true' });
+  });
+
+  const rejected: Array<{ name: string; rotation: unknown; path: string }> = [
+    { name: 'a token written in the file instead of an env var name', rotation: { users: [{ name: 'u', sinks: [{ ...travis, token_env: 'ghp_abc-123!' }] }] }, path: 'users.0.sinks.0.token_env' },
+    { name: 'a literal token field', rotation: { users: [{ name: 'u', sinks: [{ ...travis, token: 'x' }] }] }, path: 'users.0.sinks.0' },
+    { name: 'both name and tag', rotation: { users: [{ name: 'u', tag: { key: 'k' }, sinks: [travis] }] }, path: 'users.0' },
+    { name: 'neither name nor tag', rotation: { users: [{ sinks: [travis] }] }, path: 'users.0' },
+    { name: 'a user without sinks', rotation: { users: [{ name: 'u', sinks: [] }] }, path: 'users.0.sinks' },
+    { name: 'a GitHub sink with org and repo', rotation: { users: [{ name: 'u', sinks: [{ type: 'github', token_env: 'T', org: 'o', owner: 'o', repo: 'r' }] }] }, path: 'users.0.sinks.0' },
+    { name: 'a GitHub repo sink without owner', rotation: { users: [{ name: 'u', sinks: [{ type: 'github', token_env: 'T', repo: 'r' }] }] }, path: 'users.0.sinks.0' },
+    { name: 'a CircleCI slug without vcs', rotation: { users: [{ name: 'u', sinks: [{ type: 'circleci', token_env: 'T', project_slug: 'acme/app' }] }] }, path: 'users.0.sinks.0.project_slug' },
+    { name: 'a command sink without a program', rotation: { users: [{ name: 'u', sinks: [{ type: 'command', name: 'x', command: [] }] }] }, path: 'users.0.sinks.0.command' },
+    { name: 'a max key age under an hour', rotation: { max_key_age_seconds: 60, users: [{ name: 'u', sinks: [travis] }] }, path: 'max_key_age_seconds' },
+    { name: 'an IAM path without slashes', rotation: { users: [{ tag: { key: 'k' }, path_prefix: 'ci', sinks: [travis] }] }, path: 'users.0.path_prefix' },
+  ];
+
+  it.each(rejected)('rejects $name', ({ rotation, path }) => {
+    const r = parse(rotation);
+    expect(r.success).toBe(false);
+    expect(paths(r).some((p) => p.startsWith(`${path}:`) || p.startsWith(`${path}.`))).toBe(true);
+  });
+});
