@@ -66,6 +66,8 @@ export async function startGithubApi(opts: { token?: string } = {}): Promise<Git
       return json(200, { key_id: s.keyId, key: sodium.to_base64(s.publicKey, sodium.base64_variants.ORIGINAL) });
     }
     if (req.method === 'PUT') {
+      // GitHub: alphanumerics and underscores, not starting with GITHUB_ or a digit.
+      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(rest[0]!) || /^GITHUB_/i.test(rest[0]!)) return json(422, { message: 'Invalid secret name' });
       const body = req.body as { encrypted_value?: unknown; key_id?: unknown; visibility?: unknown } | undefined;
       if (typeof body?.encrypted_value !== 'string' || typeof body.key_id !== 'string') return json(422, { message: 'Invalid request' });
       if (body.key_id !== s.keyId) return json(422, { message: 'Bad key_id' });

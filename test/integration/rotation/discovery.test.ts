@@ -1,0 +1,53 @@
+// Users selected by IAM tag under a path, with sinks templated per user; GitHub environment and
+// organization secrets.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runRotation } from '../../../server/src/rotation/run.js';
+import { createManagedUser, deps, listKeys, openStore, rotationConfig, startEnv, type Env } from './harness.js';
+
+let e: Env;
+beforeAll(async () => {
+  e = await startEnv();
+  e.clock.now = new Date();
+}, 120_000);
+afterAll(async () => {
+  await e?.close();
+});
+
+describe('users by tag, sinks by template', () => {
+  it('rotates every tagged user under the path into its own repository, and reports one whose tag is missing', async () => {
+    await createManagedUser(e, 'tagged_a', { tags: { 'credbroker:rotate': 'true', 'credbroker:repo': 'app-a' }, deliver: false });
+    await createManagedUser(e, 'tagged_b', { tags: { 'credbroker:rotate': 'true', 'credbroker:repo': 'app-b' }, deliver: false });
+    await createManagedUser(e, 'tagged-no-repo', { tags: { 'credbroker:rotate': 'true' }, deliver: false });
+    await createManagedUser(e, 'untagged', { deliver: false });
+    await createManagedUser(e, 'tagged-elsewhere', { tags: { 'credbroker:rotate': 'true', 'credbroker:repo': 'x' }, path: '/humans/', deliver: false });
+
+    const config = rotationConfig({
+      users: [
+        {
+          tag: { key: 'credbroker:rotate', value: 'true' },
+          path_prefix: '/ci/',
+          sinks: [
+            { type: 'github', token_env: 'GH_TOKEN', base_url: e.github.url, owner: 'acme', repo: '{tag:credbroker:repo}', environment: 'production' },
+            { type: 'github', token_env: 'GH_TOKEN', base_url: e.github.url, org: 'acme', visibility: 'selected', selected_repository_ids: [1], access_key_id_name: 'AWS_ACCESS_KEY_ID_{user}', secret_access_key_name: 'AWS_SECRET_ACCESS_KEY_{user}' },
+          ],
+        },
+      ],
+    });
+    const store = openStore(e);
+    const report = await runRotation(deps(e, config, store), { force: true });
+    await store.close();
+
+    expect(report.users.map((u) => [u.userName, u.outcome, u.phase])).toEqual([
+      ['tagged_a', 'progressed', 'grace'],
+      ['tagged_b', 'progressed', 'grace'],
+    ]);
+    expect(report.problems).toEqual([expect.objectContaining({ userName: 'tagged-no-repo', code: 'ERR_SINK_TEMPLATE' })]);
+    for (const [user, repo] of [['tagged_a', 'app-a'], ['tagged_b', 'app-b']] as const) {
+      const active = (await listKeys(e, user)).find((k) => k.status === 'Active')!;
+      expect(e.github.decrypt(`env:acme/${repo}/production`, 'AWS_ACCESS_KEY_ID')).toBe(active.id);
+      expect(e.github.decrypt('org:acme', `AWS_ACCESS_KEY_ID_${user}`)).toBe(active.id);
+    }
+    expect(await listKeys(e, 'untagged')).toHaveLength(1);
+    expect(await listKeys(e, 'tagged-elsewhere')).toHaveLength(1);
+  });
+});
