@@ -99,6 +99,7 @@ command -v curl >/dev/null 2>&1 || die 2 "curl is required"
 [ -n "$role" ] || die 2 "the role is required: --role or CREDBROKER_ROLE (see --help)"
 url=${url%/}
 while [ "${url%/}" != "$url" ]; do url=${url%/}; done
+# shellcheck disable=SC1003 # a literal backslash, not an escape attempt
 case $url in
   *'?'* | *'#'* | *'@'* | *[[:space:]]* | *'"'* | *"'"* | *'\'*) die 2 "--url must be a plain URL without credentials, query or fragment" ;;
   https://?*) ;;
@@ -229,6 +230,7 @@ get_token() {
         -H 'Accept: application/json' --data "{\"audience\":\"$audience\"}" "${_ep%/}/jobs/$BUILDKITE_JOB_ID/oidc/tokens" ;;
     azure)
       [ -n "${SYSTEM_OIDCREQUESTURI:-}" ] || die 3 "SYSTEM_OIDCREQUESTURI is not set: run inside an Azure Pipelines job"
+      # shellcheck disable=SC2016 # $(System.AccessToken) is Azure macro syntax, printed as is
       [ -n "${SYSTEM_ACCESSTOKEN:-}" ] || die 3 'SYSTEM_ACCESSTOKEN is not set: map it into the step with env: SYSTEM_ACCESSTOKEN: $(System.AccessToken)'
       case $azure_sc in '' | *[!A-Za-z0-9-]*) die 3 "no valid service connection: set --azure-service-connection-id or CREDBROKER_AZURE_SERVICE_CONNECTION_ID" ;; esac
       case $SYSTEM_OIDCREQUESTURI in *'?'*) _sep='&' ;; *) _sep='?' ;; esac

@@ -136,6 +136,15 @@ describe('transient failures are retried', () => {
     expect(r.stderr).toMatch(/broker unavailable after 3 attempt\(s\): scripted failure \(code ERR_STS_UNAVAILABLE, request id [0-9a-f-]{36}, HTTP 503\)\n$/);
   });
 
+  it('understands Retry-After as an HTTP date', async () => {
+    broker.script({ status: 503, code: 'ERR_NOT_READY', retryAfter: new Date(Date.now() + 2000).toUTCString() });
+    const { result: r, calls } = await during(() => runClient([], gitlabEnv()));
+    expect(r.code).toBe(EXIT.OK);
+    expect(calls.map((c) => c.status)).toEqual([503, 200]);
+    // The date has whole seconds, so the wait is between 1 and 2 s; backoff alone would be < 0.5 s.
+    expect(calls[1]!.at - calls[0]!.at).toBeGreaterThanOrEqual(900);
+  });
+
   it('does not wait for an unreasonable Retry-After', async () => {
     broker.script({ status: 503, code: 'ERR_NOT_READY', retryAfter: '600' });
     const { result: r, calls } = await during(() => runClient([], gitlabEnv()));
