@@ -16,7 +16,8 @@ export async function main(argv: string[]): Promise<number> {
       parseArgs({
         args: argv,
         strict: true,
-        options: { config: { type: 'string', short: 'c' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } }),
+        options: { config: { type: 'string', short: 'c' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+      }),
     );
     if (values.help) {
       process.stdout.write(USAGE);

@@ -51,3 +51,26 @@ describe('users by tag, sinks by template', () => {
     expect(await listKeys(e, 'tagged-elsewhere')).toHaveLength(1);
   });
 });
+
+describe('two Active keys at start', () => {
+  it('changes nothing, enters the error state once, and raises the error metric', async () => {
+    const user = 'two_active';
+    const first = await createManagedUser(e, user, { deliver: false });
+    const { CreateAccessKeyCommand } = await import('@aws-sdk/client-iam');
+    await e.iamAdmin.send(new CreateAccessKeyCommand({ UserName: user }));
+    const before = await listKeys(e, user);
+    const config = rotationConfig({ users: [{ name: user, sinks: [{ type: 'travis', token_env: 'TRAVIS_TOKEN', base_url: e.travis.url, repo: `acme/${user}` }] }] });
+    const store = openStore(e);
+    for (let i = 0; i < 2; i++) {
+      const report = await runRotation(deps(e, config, store), { users: [user], force: true });
+      expect(report.users[0]).toMatchObject({ outcome: 'error', phase: 'error', code: 'ERR_ROTATION_TWO_ACTIVE_KEYS' });
+    }
+    expect((await store.getRotationState(user))!.phase).toBe('error');
+    await store.close();
+    expect(await listKeys(e, user)).toEqual(before);
+    expect(before.map((k) => k.id)).toContain(first.keyId);
+    expect(e.travis.log.filter((l) => l.path.includes(user))).toEqual([]);
+    expect(e.audit.filter((r) => r.user === user).map((r) => r.event)).toEqual(['rotation.error']);
+    expect(await e.registry.getSingleMetricAsString('credbroker_rotation_user_error')).toContain(`credbroker_rotation_user_error{user="${user}"} 1`);
+  });
+});
