@@ -48,6 +48,34 @@ describe('every problem at once', () => {
     expect(problems.map((p) => p.path).sort()).toEqual(['issuers.gh.audiences', 'roles.deploy.allow[0].issuer', 'roles.deploy.arn']);
   });
 
+  it('reports problems of a role, an issuer and a global deny rule together', () => {
+    const problems = problemsOf(
+      configWith((c) => {
+        c.issuers.gh.algorithms = ['HS256'];
+        c.roles.deploy.arn = 'nope';
+        c.deny = [{ issuer: 'ghost', claims: { a: 'b' } }];
+      }),
+    );
+    expect(problems.map((p) => p.path).sort()).toEqual(['deny[0].issuer', 'issuers.gh.algorithms[0]', 'roles.deploy.arn']);
+  });
+
+  it('does not report references to an issuer that has its own schema problem as unknown', () => {
+    const problems = problemsOf(configWith((c) => { delete c.issuers.gh.audiences; }));
+    expect(problems.map((p) => p.path)).toEqual(['issuers.gh.audiences']);
+  });
+
+  // BUG: crossFieldProblems (load.ts) drops a whole role that fails the schema, so its cross-field problems (bad ARN, unknown issuer) are not reported with its schema problem
+  it.fails('reports a schema problem and a cross-field problem of the same role together', () => {
+    const problems = problemsOf(
+      configWith((c) => {
+        c.roles.deploy.max_duration_seconds = 10;
+        c.roles.deploy.arn = 'arn:aws:iam::123:role/deploy';
+        c.roles.deploy.allow[0].issuer = 'nope';
+      }),
+    );
+    expect(problems.map((p) => p.path).sort()).toEqual(['roles.deploy.allow[0].issuer', 'roles.deploy.arn', 'roles.deploy.max_duration_seconds']);
+  });
+
   it('reports several cross-field problems together, each with its path', () => {
     const problems = problemsOf(
       configWith((c) => {

@@ -170,6 +170,38 @@ describe('evaluate: no-match detail', () => {
     expect(cond).toMatchObject({ matched: false, mismatch: 'type', actual: 'true', expected: '"true"' });
   });
 
+  // BUG: indexBindings pushes a binding once per one_of value, so duplicate values (here "1" and 1, both "1" after GitHub coercion) list it twice in the detail
+  it.fails('lists each considered binding once in the no-match detail', () => {
+    const policy = policyOf({
+      issuers: { gh: { preset: 'github-actions', audiences: AUD } },
+      roles: { deploy: { arn: ARN, allow: [{ issuer: 'gh', claims: { repository_id: { one_of: ['1', 1] }, ref: 'refs/heads/main' } }] } },
+    });
+    const d = evaluate(policy, input({ repository_id: '1', ref: 'refs/heads/dev' }));
+    expect(d.effect === 'deny' && d.detail.map((v) => v.path)).toEqual(['roles.deploy.allow[0]']);
+  });
+
+  it('names at most ten bindings the index skipped, in config order', () => {
+    const allow = Array.from({ length: 15 }, (_, i) => ({ issuer: 'gh', claims: { repository_id: String(i), ref: 'refs/heads/main' } }));
+    const policy = policyOf({ issuers: { gh: { preset: 'github-actions', audiences: AUD } }, roles: { deploy: { arn: ARN, allow } } });
+    const d = evaluate(policy, input({ repository_id: '12', ref: 'refs/heads/dev' }));
+    expect(d.effect === 'deny' && d.reason).toBe('ERR_POLICY_NO_MATCH');
+    const paths = d.effect === 'deny' ? d.detail.map((v) => v.path) : [];
+    // The candidate (allow[12]) plus ten skipped ones.
+    expect(paths).toContain('roles.deploy.allow[12]');
+    expect(paths).toHaveLength(11);
+    const indexes = paths.map((p) => Number(/\[(\d+)\]$/.exec(p)![1]));
+    expect(indexes).toEqual([...indexes].sort((a, b) => a - b));
+  });
+
+  // BUG: on no match, usedClaims is built from the candidate bindings only, so claims named in the detail of bindings the index skipped (repository_owner_id) are missing from the audit's used claims
+  it.fails('lists every claim the no-match detail names among the used claims', () => {
+    const d = decide({ ...github, repository_owner_id: '1' });
+    expect(d.effect === 'deny' && d.reason).toBe('ERR_POLICY_NO_MATCH');
+    const named = new Set(d.effect === 'deny' ? d.detail.flatMap((v) => v.conditions.map((c) => c.claim)) : []);
+    expect(named.has('repository_owner_id')).toBe(true);
+    for (const claim of named) if (claim in github) expect(Object.keys(d.usedClaims)).toContain(claim);
+  });
+
   it('names the mismatching repository_id when a token of another repository is denied', () => {
     const d = decide({ ...github, repository_owner_id: '1' });
     expect(d.effect === 'deny' && d.reason).toBe('ERR_POLICY_NO_MATCH');
