@@ -7,9 +7,11 @@ import { z } from 'zod';
 const seconds = (min: number, max: number) => z.number().int().min(min).max(max);
 const DAY = 86_400;
 
+// Upper case only: a token pasted here by mistake (ghp_…, glpat-…, Travis/CircleCI tokens) is then
+// rejected at load, instead of being looked up — and named in an error message — as a variable.
 const envName = z
   .string()
-  .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name')
+  .regex(/^[A-Z_][A-Z0-9_]*$/, 'must be an environment variable name (A-Z, 0-9, _)')
   .describe('Name of the environment variable that holds the API token (never the token itself).');
 
 const secretName = (dflt: string) =>

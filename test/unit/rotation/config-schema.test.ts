@@ -22,6 +22,7 @@ describe('rotation config', () => {
 
   const rejected: Array<{ name: string; rotation: unknown; path: string }> = [
     { name: 'a token written in the file instead of an env var name', rotation: { users: [{ name: 'u', sinks: [{ ...travis, token_env: 'ghp_abc-123!' }] }] }, path: 'users.0.sinks.0.token_env' },
+    { name: 'a token pasted where the variable name goes', rotation: { users: [{ name: 'u', sinks: [{ ...travis, token_env: 'ghp_16C7e42F292c6912E7710c838347Ae178B4a' }] }] }, path: 'users.0.sinks.0.token_env' },
     { name: 'a literal token field', rotation: { users: [{ name: 'u', sinks: [{ ...travis, token: 'x' }] }] }, path: 'users.0.sinks.0' },
     { name: 'both name and tag', rotation: { users: [{ name: 'u', tag: { key: 'k' }, sinks: [travis] }] }, path: 'users.0' },
     { name: 'neither name nor tag', rotation: { users: [{ sinks: [travis] }] }, path: 'users.0' },
@@ -37,6 +38,8 @@ describe('rotation config', () => {
   it.each(rejected)('rejects $name', ({ rotation, path }) => {
     const r = parse(rotation);
     expect(r.success).toBe(false);
+    // Problems name the path, never echo the value.
+    expect(JSON.stringify(r.error?.issues.map((i) => i.message))).not.toContain('ghp_');
     expect(paths(r).some((p) => p.startsWith(`${path}:`) || p.startsWith(`${path}.`))).toBe(true);
   });
 });
