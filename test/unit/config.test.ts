@@ -188,6 +188,30 @@ describe('single problems', () => {
   });
 });
 
+describe('claim and role names that are Object.prototype members', () => {
+  // BUG: the zod record drops a "__proto__" key silently, so a claim condition named __proto__ vanishes and the binding is looser than written, with no problem reported
+  it.fails('never silently drops a claim condition named __proto__', () => {
+    const text = configWith((c) => {
+      c.roles.deploy.allow[0].claims = JSON.parse('{"repository_owner_id":"9919","repository_id":"487920697","__proto__":"x"}');
+    });
+    expect(text).toContain('"__proto__":"x"');
+    let honoured: boolean;
+    try {
+      const { config } = parseConfig(text);
+      honoured = config.policy.roles.get('deploy')!.bindings[0]!.conditions.some((c) => c.claim === '__proto__');
+    } catch (e) {
+      honoured = (e as ConfigError).problems.some((p) => p.path.includes('__proto__'));
+    }
+    expect(honoured).toBe(true);
+  });
+
+  // BUG: compileRule reads preset.claimTypes[claim] without an own-property check, so with any preset a claim named "constructor" gets the type "function Object()…" and cannot be bound
+  it.fails('binds a claim named constructor with a preset', () => {
+    const { config } = parseConfig(configWith((c) => { c.roles.deploy.allow[0].claims.constructor = 'x'; }));
+    expect(config.policy.roles.get('deploy')!.bindings[0]!.conditions.map((c) => c.claim)).toContain('constructor');
+  });
+});
+
 describe('invalid files', () => {
   it('reports invalid YAML as a ConfigError with the parser\'s message', () => {
     const problems = problemsOf('issuers:\n  gh: {preset: github-actions\nroles: {}\n');

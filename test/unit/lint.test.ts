@@ -95,6 +95,17 @@ describe('lint warnings', () => {
     expect(warnings).toEqual([{ path: 'issuers.gh.audiences[1]', message: expect.stringMatching(/default audience/) }]);
   });
 
+  // BUG: issuerWarnings only matches https://github.com/…, so a GHES issuer (preset github-actions with host) gets no warning for its default audience https://<host>/<owner>
+  it.fails('warns on the default audience of a GitHub Enterprise Server host', () => {
+    const { warnings } = parseConfig(
+      JSON.stringify({
+        issuers: { ghes: { preset: 'github-actions', host: 'ghe.example.com', audiences: ['https://ghe.example.com/octo-org'] } },
+        roles: { deploy: { arn: 'arn:aws:iam::111122223333:role/deploy', allow: [{ issuer: 'ghes', claims: { repository_id: '1' } }] } },
+      }),
+    );
+    expect(warnings).toEqual([{ path: 'issuers.ghes.audiences[0]', message: expect.stringMatching(/default audience/) }]);
+  });
+
   it('does not warn on a github.com audience for other providers', () => {
     expect(warningsOf({ preset: 'gitlab', audiences: ['https://github.com/octo-org'] }, { project_id: '20', ref_protected: 'true' })).toEqual([]);
   });
