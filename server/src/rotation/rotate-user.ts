@@ -263,9 +263,13 @@ async function performStep(
         Object.assign(details, { method: 'iam-status', propagated_at: state.propagatedAt });
       }
       break;
-    case 'deactivate':
+    case 'deactivate': {
+      // For the audit trail: was the old key still in use (a consumer that did not move over)?
+      const used = await rt.iam.getAccessKeyLastUsed(action.keyId).catch(() => undefined);
+      if (used?.lastUsedDate) Object.assign(details, { old_key_last_used: used.lastUsedDate.toISOString(), old_key_last_service: used.serviceName ?? null });
       await rt.iam.setAccessKeyStatus(user.userName, action.keyId, 'Inactive');
       break;
+    }
     case 'delete':
       details.result = await rt.iam.deleteAccessKey(user.userName, action.keyId);
       break;

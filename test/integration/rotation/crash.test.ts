@@ -28,6 +28,12 @@ const config = (user: string) => rotationConfig({ grace_period_seconds: GRACE, l
 
 class Crash extends Error {}
 
+/** Every secret access key any sink ever held in this file, for the final leak scan. */
+const issued = new Set<string>();
+const collect = (user: string) => {
+  for (const h of held(e, user)) if (h.secretAccessKey) issued.add(h.secretAccessKey);
+};
+
 /** Runs (forced, as `credbroker rotate --user X` would) until the rotation is complete. */
 async function converge(user: string, holder: string, firstHook?: (b: BoundaryInfo) => void) {
   let hook = firstHook;
@@ -88,6 +94,7 @@ describe('crash injection at every step boundary', () => {
       } catch (err) {
         if ((err as Error).name !== 'BoundaryAbort') throw err;
         atCrash = await invariantProblems(e, user);
+        collect(user);
         e.clock.advance(LEASE + 1);
       } finally {
         await store.close();
@@ -108,5 +115,20 @@ describe('crash injection at every step boundary', () => {
     for (const h of held(e, user)) expect(h.accessKeyId, h.sink).toBe(keys[0]!.id);
     expect(await invariantProblems(e, user)).toEqual([]);
     expect(Math.max(...e.keyCounts), 'never more than 2 keys').toBeLessThanOrEqual(2);
+    collect(user);
+  });
+
+  it('no issued secret access key appears in the logs, the audit records or the store file', async () => {
+    const { readFileSync, readdirSync } = await import('node:fs');
+    const path = await import('node:path');
+    expect(issued.size).toBeGreaterThan(BOUNDARIES.length);
+    const haystacks = [
+      e.logs.join('\n'),
+      JSON.stringify(e.audit),
+      ...readdirSync(e.dir)
+        .filter((f) => f.startsWith('store.sqlite'))
+        .map((f) => readFileSync(path.join(e.dir, f)).toString('latin1')),
+    ];
+    for (const secret of issued) for (const h of haystacks) expect(h.includes(secret), 'a secret access key leaked').toBe(false);
   });
 });
