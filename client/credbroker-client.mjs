@@ -660,6 +660,7 @@ function validateCredentials(body, requestId) {
     AssumedRoleArn: pickStr('AssumedRoleArn'),
     RoleSessionName: pickStr('RoleSessionName'),
     SourceIdentity: pickStr('SourceIdentity'),
+    DurationSeconds: Number.isInteger(body.DurationSeconds) ? body.DurationSeconds : undefined,
     RequestId: pickStr('RequestId') ?? requestId,
   };
 }

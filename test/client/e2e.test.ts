@@ -91,6 +91,17 @@ describe('the AWS CLI', () => {
     expect(issued() - before).toBe(1); // the second command was served from the 0600 cache
   });
 
+  it('re-exchanges near expiry with a fresh GitHub token each time, which the real replay ledger accepts', async () => {
+    const config = path.join(tmp.dir, 'aws-config-refresh');
+    // A refresh window longer than any session: every invocation is "near expiry".
+    writeFileSync(config, `[profile ci]\ncredential_process = ${process.execPath} ${NODE_CLIENT} --format credential-process --refresh-before 43200\n`);
+    const env = jobEnv({ AWS_CONFIG_FILE: config, CREDBROKER_CACHE_DIR: path.join(tmp.dir, 'refresh-cache') });
+    const before = issued();
+    expect(await awsCallerArn(['--profile', 'ci'], env)).toMatch(ASSUMED_ROLE);
+    expect(await awsCallerArn(['--profile', 'ci'], env)).toMatch(ASSUMED_ROLE);
+    expect(issued() - before).toBe(2);
+  });
+
   it('works through a credential_process that reads a one-time token from an env var (cache prevents a replay)', async () => {
     const config = path.join(tmp.dir, 'aws-config-envtoken');
     writeFileSync(config, `[profile ci]\ncredential_process = ${process.execPath} ${NODE_CLIENT} --format credential-process --token-env JOB_ID_TOKEN\n`);
@@ -153,11 +164,12 @@ describe('the AWS SDK for JavaScript v3', () => {
 });
 
 describe('with the real broker', () => {
-  it('json output names the role from the broker config and the session moto reports', async () => {
-    const r = await runClient(['--format', 'json'], jobEnv());
+  it('json output names the role from the broker config, the duration asked for, and the session moto reports', async () => {
+    const r = await runClient(['--format', 'json', '--duration', '1800'], jobEnv());
     expect(r.code).toBe(EXIT.OK);
     const out = JSON.parse(r.stdout);
     expect(out.RoleArn).toBe(DEPLOY_ROLE_ARN);
+    expect(out.DurationSeconds).toBe(1800);
     expect(out.AssumedRoleArn).toMatch(ASSUMED_ROLE);
     const sts = new STSClient({ region: 'us-east-1', endpoint: moto.endpoint, credentials: { accessKeyId: out.AccessKeyId, secretAccessKey: out.SecretAccessKey, sessionToken: out.SessionToken } });
     expect((await sts.send(new GetCallerIdentityCommand({}))).Arn).toBe(out.AssumedRoleArn);
