@@ -15,6 +15,12 @@ import { createLogger, type Logger } from './log.js';
 import type { PreIssueCheck } from './exchange.js';
 import { GuardedIssuer } from './aws/guard.js';
 import { createRateLimiters, type RateLimitStoreFactory } from './http/rate-limit.js';
+import type { OpsStore } from './ops/types.js';
+import { MemoryOpsStore } from './ops/memory.js';
+import { RevocationGuard } from './ops/revocations.js';
+import { StoreAuditSink, StoreReplayLedger, counterRateLimitStore } from './ops/adapters.js';
+import { createAdminApp, type AdminDeps } from './admin/app.js';
+import { revokeOlderSessions } from './aws/revoke-sessions.js';
 
 export interface BrokerOptions {
   sts?: CredentialIssuer;
@@ -29,6 +35,10 @@ export interface BrokerOptions {
   rateLimitStore?: RateLimitStoreFactory;
   /** Set false to call STS without pacing and circuit breaker (benchmarks of the raw path). */
   guardSts?: boolean;
+  /** The shared store (token ledger, revocations, audit chain, counters); default in memory. */
+  ops?: OpsStore;
+  /** Replace parts of the admin API's dependencies (tests: revokeSessions against moto). */
+  admin?: Partial<AdminDeps>;
 }
 
 export interface Broker {
@@ -39,14 +49,19 @@ export interface Broker {
   config(): Config;
   /** Swap in a new, already validated config (hot reload). In-flight requests keep the old one. */
   reload(next: Config): Promise<void>;
+  ops: OpsStore;
+  revocations: RevocationGuard;
+  /** Starts the admin API on its own listener (never on the public one). */
+  listenAdmin(port?: number, host?: string): Promise<{ url: string; server: http.Server }>;
   /** Prefetch issuer keys (bounded by server.readiness_wait_ms), then refresh in the background. */
   start(): Promise<void>;
   listen(port?: number, host?: string): Promise<{ url: string; server: http.Server }>;
   close(): Promise<void>;
 }
 
-export function defaultAuditSink(config: Config): AuditSink {
+export function defaultAuditSink(config: Config, ops: OpsStore): AuditSink {
   if (config.audit.sink === 'file') return new FileAuditSink(config.audit.path!);
+  if (config.audit.sink === 'store') return new StoreAuditSink(ops);
   return new StdoutAuditSink();
 }
 
@@ -80,9 +95,15 @@ export function createBroker(initial: Config, opts: BrokerOptions = {}): Broker 
             logger.warn({ account, state }, state === 'open' ? 'STS circuit opened for account' : 'STS circuit closed for account');
           },
         });
-  const audit = opts.audit ?? defaultAuditSink(config);
-  const ledger = opts.ledger ?? new MemoryReplayLedger();
+  const ops = opts.ops ?? new MemoryOpsStore();
+  const audit = opts.audit ?? defaultAuditSink(config, ops);
+  const ledger = opts.ledger ?? (ops.driver === 'memory' ? new MemoryReplayLedger() : new StoreReplayLedger(ops));
+  const revocations = new RevocationGuard(ops, () => config, logger, {
+    pollMs: config.revocation.poll_ms,
+    maxStalenessMs: config.revocation.max_staleness_ms,
+  });
   const servers: http.Server[] = [];
+  let purgeTimer: NodeJS.Timeout | undefined;
 
   const readiness = () => {
     const issuers: Record<string, boolean> = {};
@@ -103,15 +124,37 @@ export function createBroker(initial: Config, opts: BrokerOptions = {}): Broker 
     logger,
     now: opts.now ?? (() => new Date()),
     ready: readiness,
-    ...(opts.preIssueChecks ? { preIssueChecks: opts.preIssueChecks } : {}),
-    limiters: opts.limiters ?? createRateLimiters(() => config.server.rate_limit, { metrics, store: opts.rateLimitStore }),
+    preIssueChecks: [revocations.check, ...(opts.preIssueChecks ?? [])],
+    limiters:
+      opts.limiters ??
+      createRateLimiters(() => config.server.rate_limit, {
+        metrics,
+        store: opts.rateLimitStore ?? (ops.driver === 'memory' ? undefined : counterRateLimitStore(ops)),
+      }),
   };
   const app = createApp(deps);
+
+  const listenOn = async (handler: http.RequestListener, port: number, host: string) => {
+    const server = http.createServer(handler);
+    server.requestTimeout = config.server.request_timeout_ms + 5000;
+    server.headersTimeout = 10_000;
+    server.keepAliveTimeout = 5000;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => resolve());
+    });
+    servers.push(server);
+    const addr = server.address() as AddressInfo;
+    const shownHost = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+    return { url: `http://${shownHost}:${addr.port}`, server };
+  };
 
   return {
     app,
     metrics,
     logger,
+    ops,
+    revocations,
     verifier: () => verifier,
     config: () => config,
     async reload(next) {
@@ -124,26 +167,36 @@ export function createBroker(initial: Config, opts: BrokerOptions = {}): Broker 
       old.retire(fresh);
     },
     async start() {
-      await verifier.start(config.server.readiness_wait_ms);
+      await Promise.all([verifier.start(config.server.readiness_wait_ms), revocations.start()]);
+      if (ops.driver !== 'memory') {
+        purgeTimer = setInterval(() => {
+          ops.purgeExpiredTokens(new Date()).catch((err: unknown) => logger.warn({ error: String(err) }, 'token ledger purge failed'));
+        }, 60_000);
+        purgeTimer.unref();
+      }
       const r = readiness();
       if (!r.ready) logger.warn({ issuers: r.issuers }, 'not all issuer keys loaded yet; /readyz reports 503 until they are');
     },
-    async listen(port = config.server.port, host = config.server.host) {
-      const server = http.createServer(app);
-      server.requestTimeout = config.server.request_timeout_ms + 5000;
-      server.headersTimeout = 10_000;
-      server.keepAliveTimeout = 5000;
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(port, host, () => resolve());
+    listen(port = config.server.port, host = config.server.host) {
+      return listenOn(app, port, host);
+    },
+    listenAdmin(port = config.admin.port, host = config.admin.host) {
+      const adminApp = createAdminApp({
+        config: () => config,
+        store: ops,
+        audit,
+        logger,
+        now: deps.now,
+        revokeSessions: (roleArn, now) =>
+          revokeOlderSessions(roleArn, { region: config.aws.region, endpoint: config.aws.iam_endpoint, now }),
+        ...opts.admin,
       });
-      servers.push(server);
-      const addr = server.address() as AddressInfo;
-      const shownHost = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
-      return { url: `http://${shownHost}:${addr.port}`, server };
+      return listenOn(adminApp, port, host);
     },
     async close() {
       verifier.stop();
+      revocations.stop();
+      clearInterval(purgeTimer);
       await Promise.all(
         servers.map(
           (s) =>
@@ -154,6 +207,7 @@ export function createBroker(initial: Config, opts: BrokerOptions = {}): Broker 
         ),
       );
       await audit.close?.();
+      if (!opts.ops) await ops.close();
       if (rawSts instanceof StsCredentialIssuer) rawSts.destroy();
     },
   };

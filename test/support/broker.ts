@@ -36,7 +36,7 @@ export interface TestBroker {
   broker: Broker;
   /** Every log line the broker wrote, raw. */
   logs: string[];
-  /** Every audit record the broker wrote. */
+  /** Every audit record the broker wrote (empty with audit.sink "store": query the store). */
   audit: AuditRecord[];
   close(): Promise<void>;
 }
@@ -95,7 +95,8 @@ export async function startTestBroker(opts: TestBrokerOptions): Promise<TestBrok
   });
   const broker = createBroker(config, {
     logger: createLogger({ level: config.logging.level, destination }),
-    audit,
+    // With audit.sink "store" the records go to the store (hash chain); otherwise they are captured.
+    ...(config.audit.sink === 'store' ? {} : { audit }),
     sts: opts.wrapSts ? opts.wrapSts(sts) : sts,
     ...opts.brokerOptions,
   });

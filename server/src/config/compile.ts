@@ -32,6 +32,8 @@ export interface Config {
   logging: RawConfig['logging'];
   audit: RawConfig['audit'];
   store: RawConfig['store'];
+  admin: RawConfig['admin'];
+  revocation: RawConfig['revocation'];
   issuers: Map<string, IssuerConfig>;
   policy: CompiledPolicy;
   rotation: RawConfig['rotation'];
@@ -111,7 +113,10 @@ export function compileConfig(
   );
   if (raw.audit.sink === 'file' && !raw.audit.path) problems.push({ path: 'audit.path', message: 'required when audit.sink is "file"' });
   if (raw.store.driver === 'postgres' && !raw.store.postgres_url) problems.push({ path: 'store.postgres_url', message: 'required when store.driver is "postgres"' });
-  if (raw.audit.sink === 'store' && raw.store.driver === 'memory') problems.push({ path: 'audit.sink', message: '"store" needs store.driver sqlite or postgres' });
+  if (raw.admin.enabled && raw.admin.tokens.length === 0) problems.push({ path: 'admin.tokens', message: 'the admin API needs at least one token hash' });
+  if (raw.admin.enabled && raw.admin.port === raw.server.port && raw.admin.port !== 0) {
+    problems.push({ path: 'admin.port', message: 'must differ from server.port: the admin API is never on the public listener' });
+  }
 
   const warnings = [...issuerWarnings(issuers), ...lintPolicy(policy)];
   if (problems.length > 0) return { problems, warnings };
@@ -122,6 +127,8 @@ export function compileConfig(
     logging: raw.logging,
     audit: raw.audit,
     store: raw.store,
+    admin: raw.admin,
+    revocation: raw.revocation,
     issuers,
     policy,
     rotation: raw.rotation,

@@ -152,6 +152,27 @@ export const configSchema = z.strictObject({
       postgres_url: z.string().optional(),
     })
     .prefault({}),
+  admin: z
+    .strictObject({
+      enabled: z.boolean().default(false),
+      host: z.string().default('127.0.0.1').describe('Bind address of the admin listener; keep it private.'),
+      port: z.number().int().min(0).max(65_535).default(8081),
+      tokens: z
+        .array(
+          z.strictObject({
+            name: z.string().min(1).describe('Who holds this token (recorded in the audit trail).'),
+            sha256: z.string().regex(/^[0-9a-f]{64}$/).describe('SHA-256 (hex) of the bearer token; the token itself is never in the config.'),
+          }),
+        )
+        .default([]),
+    })
+    .prefault({}),
+  revocation: z
+    .strictObject({
+      poll_ms: z.number().int().min(50).max(60_000).default(500).describe('How often replicas check for new revocations.'),
+      max_staleness_ms: z.number().int().min(1000).max(600_000).default(10_000).describe('Refuse exchanges when the revocation list could not be read for this long.'),
+    })
+    .prefault({}),
   issuers: z.record(z.string().regex(/^[A-Za-z0-9_-]+$/), issuerSchema),
   roles: z.record(z.string().regex(/^[A-Za-z0-9_.-]+$/), roleSchema),
   deny: z.array(denyRuleSchema).default([]).describe('Deny rules for every role; deny wins over allow.'),

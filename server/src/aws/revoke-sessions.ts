@@ -1,0 +1,41 @@
+// "Revoke active sessions" of a target role, as the IAM console does: attach the inline policy
+// AWSRevokeOlderSessions, which denies everything to sessions whose token was issued before now.
+// Sessions issued afterwards (the next CI job) are unaffected.
+import { IAMClient, PutRolePolicyCommand } from '@aws-sdk/client-iam';
+
+export const REVOKE_POLICY_NAME = 'AWSRevokeOlderSessions';
+
+export function revokeOlderSessionsPolicy(before: Date): string {
+  return JSON.stringify({
+    Version: '2012-10-17',
+    Statement: [
+      {
+        Effect: 'Deny',
+        Action: ['*'],
+        Resource: ['*'],
+        Condition: { DateLessThan: { 'aws:TokenIssueTime': before.toISOString().replace(/\.\d{3}Z$/, 'Z') } },
+      },
+    ],
+  });
+}
+
+export function roleNameFromArn(arn: string): string {
+  const name = arn.split('/').pop();
+  if (!name || !arn.includes(':role/')) throw new Error(`not a role ARN: ${arn}`);
+  return name;
+}
+
+export async function revokeOlderSessions(
+  roleArn: string,
+  opts: { region: string; endpoint?: string | undefined; now?: Date; client?: IAMClient },
+): Promise<{ roleName: string; before: string }> {
+  const before = opts.now ?? new Date();
+  const client = opts.client ?? new IAMClient({ region: opts.region, ...(opts.endpoint ? { endpoint: opts.endpoint } : {}) });
+  try {
+    const roleName = roleNameFromArn(roleArn);
+    await client.send(new PutRolePolicyCommand({ RoleName: roleName, PolicyName: REVOKE_POLICY_NAME, PolicyDocument: revokeOlderSessionsPolicy(before) }));
+    return { roleName, before: before.toISOString() };
+  } finally {
+    if (!opts.client) client.destroy();
+  }
+}
