@@ -7,7 +7,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { SqliteStore } from '../../../server/src/store/sqlite.js';
 import { SQLITE_MIGRATIONS } from '../../../server/src/store/migrations.js';
-import { emptyRotationState, openStore, assertPersistentStore, StoreError } from '../../../server/src/store/index.js';
+import { openStore, assertPersistentStore, StoreError } from '../../../server/src/store/index.js';
+import { MemoryStore } from '../../../server/src/store/memory.js';
+import { storeContract } from './store-contract.js';
 
 let dir: string;
 let file: string;
@@ -56,43 +58,30 @@ describe('SQLite store', () => {
     await expect(openStore({ driver: 'sqlite', sqlite_path: file }, { readonly: true })).rejects.toBeInstanceOf(StoreError);
   });
 
-  it('one holder at a time; the fencing token grows on every change of holder', async () => {
-    const a = open();
-    const b = open();
-    const la = await a.acquireLease('rotation', 'A', 10_000);
-    expect(la).toMatchObject({ holder: 'A', token: 1 });
-    expect(await b.acquireLease('rotation', 'B', 10_000)).toBeUndefined();
-    // Re-acquiring by the holder renews without a new token.
-    expect(await a.acquireLease('rotation', 'A', 10_000)).toMatchObject({ token: 1 });
-    nowMs += 10_001;
-    const lb = await b.acquireLease('rotation', 'B', 10_000);
-    expect(lb).toMatchObject({ holder: 'B', token: 2 });
-    expect(await a.renewLease(la!, 10_000)).toBeUndefined();
-    await b.releaseLease(lb!);
-    expect(await a.acquireLease('rotation', 'A', 10_000)).toMatchObject({ token: 3 });
-    await a.close();
-    await b.close();
-  });
-
-  it('rejects a state write from a holder whose lease was taken over (fencing)', async () => {
-    const a = open();
-    const b = open();
-    const la = (await a.acquireLease('rotation', 'A', 10_000))!;
-    const state = { ...emptyRotationState('u1', new Date(nowMs)), phase: 'pushing' as const, newKeyId: 'AKIANEW' };
-    await a.putRotationState(state, la);
-    expect(await b.getRotationState('u1')).toEqual(state);
-    nowMs += 10_001;
-    const lb = (await b.acquireLease('rotation', 'B', 10_000))!;
-    await expect(a.putRotationState({ ...state, phase: 'grace' }, la)).rejects.toMatchObject({ code: 'ERR_STORE_LEASE_LOST' });
-    await b.putRotationState({ ...state, phase: 'verified' }, lb);
-    expect((await a.listRotationStates()).map((s) => s.phase)).toEqual(['verified']);
-    await a.close();
-    await b.close();
-  });
-
   it('the memory store is refused for rotation', async () => {
     const mem = await openStore({ driver: 'memory', sqlite_path: '' });
     expect(() => assertPersistentStore(mem)).toThrow(expect.objectContaining({ code: 'ERR_STORE_NOT_PERSISTENT' }));
     await expect(openStore({ driver: 'postgres', sqlite_path: '' })).rejects.toMatchObject({ code: 'ERR_STORE_DRIVER_UNSUPPORTED' });
   });
+});
+
+storeContract('SQLite', async (clock) => {
+  const d = mkdtempSync(path.join(tmpdir(), 'credbroker-contract-'));
+  const f = path.join(d, 'store.sqlite');
+  const a = SqliteStore.open(f, { nowMs: () => clock.nowMs });
+  const b = SqliteStore.open(f, { nowMs: () => clock.nowMs });
+  return {
+    a,
+    b,
+    async close() {
+      await a.close();
+      await b.close();
+      rmSync(d, { recursive: true, force: true });
+    },
+  };
+});
+
+storeContract('memory', async (clock) => {
+  const m = new MemoryStore(() => clock.nowMs);
+  return { a: m, b: m, close: async () => {} };
 });
