@@ -95,8 +95,7 @@ describe('lint warnings', () => {
     expect(warnings).toEqual([{ path: 'issuers.gh.audiences[1]', message: expect.stringMatching(/default audience/) }]);
   });
 
-  // BUG: issuerWarnings only matches https://github.com/…, so a GHES issuer (preset github-actions with host) gets no warning for its default audience https://<host>/<owner>
-  it.fails('warns on the default audience of a GitHub Enterprise Server host', () => {
+  it('warns on the default audience of a GitHub Enterprise Server host', () => {
     const { warnings } = parseConfig(
       JSON.stringify({
         issuers: { ghes: { preset: 'github-actions', host: 'ghe.example.com', audiences: ['https://ghe.example.com/octo-org'] } },

@@ -170,8 +170,7 @@ describe('evaluate: no-match detail', () => {
     expect(cond).toMatchObject({ matched: false, mismatch: 'type', actual: 'true', expected: '"true"' });
   });
 
-  // BUG: indexBindings pushes a binding once per one_of value, so duplicate values (here "1" and 1, both "1" after GitHub coercion) list it twice in the detail
-  it.fails('lists each considered binding once in the no-match detail', () => {
+  it('lists each considered binding once in the no-match detail', () => {
     const policy = policyOf({
       issuers: { gh: { preset: 'github-actions', audiences: AUD } },
       roles: { deploy: { arn: ARN, allow: [{ issuer: 'gh', claims: { repository_id: { one_of: ['1', 1] }, ref: 'refs/heads/main' } }] } },
@@ -193,8 +192,7 @@ describe('evaluate: no-match detail', () => {
     expect(indexes).toEqual([...indexes].sort((a, b) => a - b));
   });
 
-  // BUG: on no match, usedClaims is built from the candidate bindings only, so claims named in the detail of bindings the index skipped (repository_owner_id) are missing from the audit's used claims
-  it.fails('lists every claim the no-match detail names among the used claims', () => {
+  it('lists every claim the no-match detail names among the used claims', () => {
     const d = decide({ ...github, repository_owner_id: '1' });
     expect(d.effect === 'deny' && d.reason).toBe('ERR_POLICY_NO_MATCH');
     const named = new Set(d.effect === 'deny' ? d.detail.flatMap((v) => v.conditions.map((c) => c.claim)) : []);

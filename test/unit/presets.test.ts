@@ -202,8 +202,7 @@ describe('provider claim sets against a binding on immutable ids', () => {
     expect(d.effect === 'deny' && d.reason).toBe('ERR_POLICY_NO_MATCH');
   });
 
-  // BUG: presets.ts types Buildkite build_tag as 'null', but Buildkite sends the tag name (a string) on tag builds, so a binding on it cannot compile
-  it.fails('allows a Buildkite tag build bound on its build_tag', () => {
+  it('allows a Buildkite tag build bound on its build_tag', () => {
     const { config } = configFor({ preset: 'buildkite' }, { organization_id: 'f892efa9-103e-4d28-97a1-3b8616a0994d', build_tag: { glob: 'v*' } });
     const d = evaluate(config.policy, { issuer: 'ci', claims: { ...fixture('buildkite'), build_tag: 'v1.0.0' }, role: 'deploy', requestedDuration: undefined, tokenHash: TOKEN_HASH, roleChaining: false, now: new Date(0) });
     expect(d.effect).toBe('allow');

@@ -76,8 +76,11 @@ function compileIssuer(id: string, input: IssuerInput, problems: Problem[]): Iss
 function issuerWarnings(issuers: Map<string, IssuerConfig>): Problem[] {
   const warnings: Problem[] = [];
   for (const issuer of issuers.values()) {
+    // GitHub's default audience is https://<github host>/<owner>; on GHES the host is the issuer's.
+    const urlHost = URL.canParse(issuer.url) ? new URL(issuer.url).host : undefined;
+    const githubHost = issuer.preset?.name === 'github-actions' && urlHost ? (urlHost === 'token.actions.githubusercontent.com' ? 'github.com' : urlHost) : undefined;
     issuer.audiences.forEach((aud, i) => {
-      if (issuer.preset?.name === 'github-actions' && /^https:\/\/github\.com\//.test(aud)) {
+      if (githubHost !== undefined && aud.toLowerCase().startsWith(`https://${githubHost.toLowerCase()}/`)) {
         warnings.push({ path: `issuers.${issuer.id}.audiences[${i}]`, message: "GitHub's default audience is shared by every workflow of the owner: use a broker-specific audience" });
       }
     });

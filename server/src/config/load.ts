@@ -2,7 +2,7 @@
 // reported at once with its path; nothing partial is ever returned.
 import { readFile } from 'node:fs/promises';
 import { parseDocument } from 'yaml';
-import { configSchema, denyRuleSchema, issuerSchema, roleSchema, type RawConfig } from './schema.js';
+import { bindingSchema, configSchema, denyRuleSchema, issuerSchema, roleSchema, type RawConfig } from './schema.js';
 import { compileConfig, type Config } from './compile.js';
 import { formatProblem, type Problem } from '../core/problems.js';
 
@@ -29,6 +29,12 @@ export function parseConfig(text: string, source = 'config'): { config: Config; 
     );
   }
   const data: unknown = doc.toJS() ?? {};
+  // A key named __proto__ would silently vanish in validation (and a binding would lose a
+  // condition): refuse it outright.
+  const reserved = reservedKeyPaths(data);
+  if (reserved.length > 0) {
+    throw new ConfigError(reserved.map((path) => ({ path, message: 'the key "__proto__" is not allowed' })), source);
+  }
   const parsed = configSchema.safeParse(data);
   if (!parsed.success) {
     const problems = parsed.error.issues.map((i) => ({ path: pathOf(i.path), message: i.message }));
@@ -39,6 +45,59 @@ export function parseConfig(text: string, source = 'config'): { config: Config; 
   const { config, problems, warnings } = compileConfig(parsed.data);
   if (!config) throw new ConfigError(problems, source);
   return { config, warnings };
+}
+
+function reservedKeyPaths(value: unknown, path = ''): string[] {
+  if (value === null || typeof value !== 'object') return [];
+  if (Array.isArray(value)) return value.flatMap((v, i) => reservedKeyPaths(v, `${path}[${i}]`));
+  return Object.keys(value).flatMap((k) => {
+    const p = path ? `${path}.${k}` : k;
+    return k === '__proto__' ? [p] : reservedKeyPaths((value as Record<string, unknown>)[k], p);
+  });
+}
+
+const PLACEHOLDER_ISSUER = '\u0000placeholder';
+const PLACEHOLDER_RULE = { issuer: PLACEHOLDER_ISSUER, claims: { placeholder: 'x' } };
+const PLACEHOLDER_ARN = 'arn:aws:iam::000000000000:role/placeholder';
+
+/**
+ * A role that fails the schema is still checked for cross-field problems: its malformed fields
+ * are dropped (or replaced by placeholders whose own problems are not reported), so that a bad
+ * duration does not hide an unknown issuer in the same role.
+ */
+function salvageRole(id: string, value: unknown, placeholders: string[]): RawConfig['roles'][string] | undefined {
+  const first = roleSchema.safeParse(value);
+  if (first.success) return first.data;
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return undefined;
+  const copy: Record<string, unknown> = { ...(value as Record<string, unknown>) };
+  const bad = new Set(first.error.issues.map((i) => String(i.path[0])));
+  for (const key of bad) if (key !== 'arn' && key !== 'allow' && key !== 'deny') delete copy[key];
+  if (bad.has('arn')) {
+    copy.arn = PLACEHOLDER_ARN;
+    placeholders.push(`roles.${id}.arn`);
+  }
+  for (const list of ['allow', 'deny'] as const) {
+    const schema = list === 'allow' ? bindingSchema : denyRuleSchema;
+    if (!Array.isArray(copy[list])) {
+      if (list === 'deny') delete copy.deny;
+      else {
+        copy.allow = [PLACEHOLDER_RULE];
+        placeholders.push(`roles.${id}.allow[0]`);
+      }
+      continue;
+    }
+    copy[list] = (copy[list] as unknown[]).map((rule, i) => {
+      if (schema.safeParse(rule).success) return rule;
+      placeholders.push(`roles.${id}.${list}[${i}]`);
+      return PLACEHOLDER_RULE;
+    });
+    if ((copy[list] as unknown[]).length === 0 && list === 'allow') {
+      copy.allow = [PLACEHOLDER_RULE];
+      placeholders.push(`roles.${id}.allow[0]`);
+    }
+  }
+  const second = roleSchema.safeParse(copy);
+  return second.success ? second.data : undefined;
 }
 
 /** Cross-field problems of the well-formed issuers, roles and deny rules of an otherwise invalid file. */
@@ -54,16 +113,20 @@ function crossFieldProblems(data: unknown): Problem[] {
     else unparsedIssuerIds.push(id);
   }
   const roles: RawConfig['roles'] = {};
+  const placeholders: string[] = [];
   for (const [id, v] of entries(input.roles)) {
-    const r = roleSchema.safeParse(v);
-    if (r.success) roles[id] = r.data;
+    const role = salvageRole(id, v, placeholders);
+    if (role) roles[id] = role;
   }
   // Deny rules are reported by index: check them only when all are well formed, so paths stay right.
   const denyParsed = Array.isArray(input.deny) ? input.deny.map((d) => denyRuleSchema.safeParse(d)) : [];
   const deny = denyParsed.every((r) => r.success) ? denyParsed.map((r) => r.data!) : [];
   const base = configSchema.safeParse({ issuers: {}, roles: {} });
   if (!base.success) return [];
-  return compileConfig({ ...base.data, issuers, roles, deny }, { unparsedIssuerIds }).problems;
+  const fromPlaceholder = (path: string) => placeholders.some((p) => path === p || path.startsWith(`${p}.`) || path.startsWith(`${p}[`));
+  return compileConfig({ ...base.data, issuers, roles, deny }, { unparsedIssuerIds: [...unparsedIssuerIds, PLACEHOLDER_ISSUER] }).problems.filter(
+    (p) => !fromPlaceholder(p.path),
+  );
 }
 
 /** Expands ${ENV_VAR} references so secrets and per-environment values can stay out of the file. */

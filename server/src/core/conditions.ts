@@ -51,7 +51,12 @@ const typeOf = (v: unknown): ClaimType | 'object' | 'undefined' =>
  */
 function coerce(value: Scalar, expected: ClaimType | undefined): Scalar | { error: string } {
   if (expected === undefined || typeof value === expected) return value;
-  if (expected === 'string') return String(value);
+  if (expected === 'string') {
+    if (typeof value === 'number' && (!Number.isFinite(value) || (Number.isInteger(value) && !Number.isSafeInteger(value)))) {
+      return { error: `${value} cannot be written exactly as the string this provider sends: quote it` };
+    }
+    return String(value);
+  }
   return { error: `this provider sends ${expected} values for this claim; got ${JSON.stringify(value)} (${typeof value})` };
 }
 

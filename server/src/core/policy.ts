@@ -3,7 +3,7 @@
 import type { BindingInput, DenyRuleInput, RoleInput, Scalar } from '../config/schema.js';
 import { compileCondition, indexKey, matchCondition, type Condition, type ConditionResult } from './conditions.js';
 import type { Preset } from './presets.js';
-import { GENERIC } from './presets.js';
+import { GENERIC, expectedClaimType } from './presets.js';
 import { parseTemplate, renderTemplate, type Template, type TemplateContext } from './template.js';
 import {
   MAX_SESSION_TAGS,
@@ -124,9 +124,7 @@ function compileRule(
   const entries = Object.entries(rule.claims);
   if (entries.length === 0) problems.push({ path: `${path}.claims`, message: 'at least one claim condition is required (deny by default)' });
   for (const [claim, input] of entries) {
-    const preset = issuer?.preset;
-    const expected = preset?.claimTypes[claim] ?? (preset?.stringClaims ? 'string' : undefined);
-    const compiled = compileCondition(input, expected);
+    const compiled = compileCondition(input, expectedClaimType(issuer?.preset, claim));
     if ('error' in compiled) problems.push({ path: `${path}.claims.${claim}`, message: compiled.error });
     else conditions.push({ claim, condition: compiled });
   }
@@ -146,17 +144,32 @@ function sessionPolicyText(input: BindingInput['session_policy'], path: string, 
   if (input === undefined) return undefined;
   let text: string;
   if (typeof input === 'string') {
+    let parsed: unknown;
     try {
-      text = JSON.stringify(JSON.parse(input));
+      parsed = JSON.parse(input);
     } catch {
       problems.push({ path, message: 'session_policy is not valid JSON' });
       return undefined;
     }
+    if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+      problems.push({ path, message: 'session_policy must be a JSON object (an IAM policy document)' });
+      return undefined;
+    }
+    text = JSON.stringify(parsed);
   } else {
     text = JSON.stringify(input);
   }
   if (text.length > 2048) problems.push({ path, message: `session_policy is ${text.length} characters; AWS allows 2048` });
   return text;
+}
+
+const POLICY_ARN_RE = /^arn:aws[a-z-]*:iam::(\d{12}|aws):policy\/[\w+=,.@/-]+$/;
+
+function policyArnsOrProblems(arns: string[], path: string, problems: Problem[]): string[] {
+  arns.forEach((arn, i) => {
+    if (!POLICY_ARN_RE.test(arn)) problems.push({ path: `${path}[${i}]`, message: 'expected arn:aws:iam::<account|aws>:policy/<name>' });
+  });
+  return arns;
 }
 
 function indexBindings(bindings: CompiledBinding[]): Map<string, BindingIndex> {
@@ -200,7 +213,7 @@ function compileRole(
       issuer: b.issuer,
       index: i,
       sessionPolicy: sessionPolicyText(b.session_policy, `${bpath}.session_policy`, problems),
-      policyArns: b.policy_arns ?? [],
+      policyArns: policyArnsOrProblems(b.policy_arns ?? [], `${bpath}.policy_arns`, problems),
       maxDuration: b.max_duration_seconds,
     };
   });
@@ -275,13 +288,13 @@ function verdict(rule: CompiledRule, claims: Readonly<Record<string, unknown>>):
 function candidates(role: CompiledRole, issuer: string, claims: Readonly<Record<string, unknown>>): CompiledBinding[] {
   const idx = role.byIssuer.get(issuer);
   if (!idx) return [];
-  const out = [...idx.residual];
+  const out = new Set(idx.residual);
   for (const [claim, byValue] of idx.byClaim) {
     const key = Object.hasOwn(claims, claim) ? indexKey(claims[claim]) : undefined;
     const bucket = key === undefined ? undefined : byValue.get(key);
-    if (bucket) out.push(...bucket);
+    if (bucket) for (const b of bucket) out.add(b);
   }
-  return out.sort((a, b) => a.index - b.index);
+  return [...out].sort((a, b) => a.index - b.index);
 }
 
 function usedClaimsOf(rules: CompiledRule[], templates: Template[], claims: Readonly<Record<string, unknown>>): Record<string, unknown> {
@@ -363,7 +376,7 @@ export function evaluate(policy: CompiledPolicy, input: EvaluationInput): Decisi
     effect: 'deny',
     reason: 'ERR_POLICY_NO_MATCH',
     detail: verdicts,
-    usedClaims: usedClaimsOf([...denyRules, ...considered], [], input.claims),
+    usedClaims: usedClaimsOf([...denyRules, ...considered, ...skipped], [], input.claims),
     evaluatedAt,
   };
 }

@@ -79,7 +79,8 @@ export const PRESETS: Record<PresetName, Preset> = {
     short: 'bk',
     issuerUrl: () => 'https://agent.buildkite.com',
     stringClaims: false,
-    claimTypes: { ...STANDARD, build_number: 'number', build_tag: 'null', organization_id: 'string', pipeline_id: 'string' },
+    // build_tag is null on branch builds and the tag name on tag builds: a (nullable) string.
+    claimTypes: { ...STANDARD, build_number: 'number', build_tag: 'string', organization_id: 'string', pipeline_id: 'string' },
     immutableClaims: ['organization_id', 'pipeline_id'],
     mutableClaims: { organization_slug: 'organization_id', pipeline_slug: 'pipeline_id', sub: 'organization_id' },
     orgPinClaims: ['organization_id'],
@@ -149,6 +150,18 @@ export const PRESETS: Record<PresetName, Preset> = {
     tags: { provider: '{@provider}', organization_id: '{terraform_organization_id}', workspace_id: '{terraform_workspace_id}', workspace: '{terraform_workspace_name}', run_phase: '{terraform_run_phase}' },
   },
 };
+
+/** The type a provider sends for a claim, if the preset knows it (own properties only). */
+export function expectedClaimType(preset: Preset | undefined, claim: string): ClaimType | undefined {
+  if (!preset) return undefined;
+  if (Object.hasOwn(preset.claimTypes, claim)) return preset.claimTypes[claim];
+  return preset.stringClaims ? 'string' : undefined;
+}
+
+/** The immutable id to bind instead of a mutable name, if the preset knows one. */
+export function immutableFor(preset: Preset, claim: string): string | undefined {
+  return Object.hasOwn(preset.mutableClaims, claim) ? preset.mutableClaims[claim] : undefined;
+}
 
 /** Defaults for an issuer without a preset: strict typing, generic naming. */
 export const GENERIC = {

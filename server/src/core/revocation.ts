@@ -3,7 +3,7 @@
 // source identity (globs), until it expires. Checked after the policy allowed, before STS.
 import type { ConditionInput } from '../config/schema.js';
 import { compileCondition, globToRegExp, matchCondition, type Condition } from './conditions.js';
-import type { Preset } from './presets.js';
+import { expectedClaimType, type Preset } from './presets.js';
 
 export interface Revocation {
   id: string;
@@ -41,8 +41,7 @@ export function revocationProblems(r: Partial<Revocation>, knownIssuers: Readonl
 export function compileRevocation(r: Revocation, preset: Preset | undefined): CompiledRevocation | { error: string } {
   const conditions: CompiledRevocation['conditions'] = [];
   for (const [claim, input] of Object.entries(r.claims ?? {})) {
-    const expected = preset?.claimTypes[claim] ?? (preset?.stringClaims ? 'string' : undefined);
-    const c = compileCondition(input, expected);
+    const c = compileCondition(input, expectedClaimType(preset, claim));
     if ('error' in c) return { error: `claims.${claim}: ${c.error}` };
     conditions.push({ claim, condition: c });
   }
