@@ -6,12 +6,17 @@ const COMMANDS: Record<string, { module: string; summary: string }> = {
   config: { module: './cli/config.js', summary: 'config validate | config schema' },
   policy: { module: './cli/policy.js', summary: 'policy explain --claims F --role R | policy test CASES.yaml' },
   token: { module: './cli/token.js', summary: 'token decode [TOKEN|-]: header and claims, not verified' },
+  revoke: { module: './cli/ops.js', summary: 'block an identity (claims, session name, source identity) until it expires' },
+  unrevoke: { module: './cli/ops.js', summary: 'lift a revocation by id' },
+  revocations: { module: './cli/ops.js', summary: 'list active (or --all) revocations' },
+  'revoke-sessions': { module: './cli/ops.js', summary: 'revoke active sessions of a role (AWSRevokeOlderSessions)' },
+  audit: { module: './cli/ops.js', summary: 'query the audit trail | audit verify (hash chain)' },
   rotate: { module: './rotation/cli.js', summary: 'rotate static IAM user keys (--user X | --all) [--dry-run]' },
   keys: { module: './rotation/cli-keys.js', summary: 'list managed IAM users and their keys' },
 };
 
 function usage(): string {
-  const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`);
+  const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(16)} ${c.summary}`);
   return `usage: credbroker <command> [options]\n\ncommands:\n${lines.join('\n')}\n`;
 }
 
@@ -21,13 +26,21 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(usage());
     return name === undefined ? 2 : 0;
   }
+  if (name === '--version' || name === 'version') {
+    // server/src/cli.ts runs from source (tsx) or from dist/server/src/cli.js: find package.json.
+    const { readFileSync, existsSync } = await import('node:fs');
+    const file = ['../../package.json', '../../../package.json'].map((p) => new URL(p, import.meta.url)).find((u) => existsSync(u));
+    const pkg = file ? (JSON.parse(readFileSync(file, 'utf8')) as { name?: string; version?: string }) : {};
+    process.stdout.write(`credbroker ${pkg.name === 'credbroker' ? pkg.version : 'unknown'}\n`);
+    return 0;
+  }
   const command = COMMANDS[name];
   if (!command) {
     process.stderr.write(`credbroker: unknown command "${name}"\n${usage()}`);
     return 2;
   }
-  const mod = (await import(command.module)) as { main(argv: string[]): Promise<number> };
-  return mod.main(rest);
+  const mod = (await import(command.module)) as { main(argv: string[], command: string): Promise<number> };
+  return mod.main(rest, name);
 }
 
 main(process.argv.slice(2)).then(
