@@ -5,7 +5,7 @@ import { performance } from 'node:perf_hooks';
 import { decodeJwt } from 'jose';
 import { BrokerError, isBrokerError } from './errors.js';
 import type { Config } from './config/compile.js';
-import { evaluate, type Decision } from './core/policy.js';
+import { evaluate, type AllowDecision } from './core/policy.js';
 import type { TokenVerifier, VerifiedToken } from './oidc/verifier.js';
 import { hashToken } from './oidc/verifier.js';
 import type { CredentialIssuer, IssuedCredentials } from './aws/sts.js';
@@ -32,7 +32,7 @@ export interface ExchangeResult {
 }
 
 /** A check run after the policy allowed, before STS (revocations plug in here). */
-export type PreIssueCheck = (ctx: { verified: VerifiedToken; decision: Extract<Decision, { effect: 'allow' }>; role: string; now: Date }) => Promise<void>;
+export type PreIssueCheck = (ctx: { verified: VerifiedToken; decision: AllowDecision; role: string; now: Date }) => Promise<void>;
 
 export interface ExchangeDeps {
   config(): Config;
@@ -118,20 +118,7 @@ export async function exchange(deps: ExchangeDeps, req: ExchangeRequest): Promis
     const stsStarted = performance.now();
     let credentials: IssuedCredentials;
     try {
-      credentials = await deps.sts.assumeRole(
-        {
-          roleArn: decision.roleArn,
-          region: decision.region,
-          sessionName: decision.sessionName,
-          sourceIdentity: decision.sourceIdentity,
-          tags: decision.tags,
-          transitiveTagKeys: decision.transitiveTagKeys,
-          durationSeconds: decision.durationSeconds,
-          sessionPolicy: decision.sessionPolicy,
-          policyArns: decision.policyArns,
-        },
-        req.signal,
-      );
+      credentials = await deps.sts.assumeRole(decision, req.signal);
       deps.metrics.stsLatency.observe({ outcome: 'success' }, (performance.now() - stsStarted) / 1000);
     } catch (err) {
       deps.metrics.stsLatency.observe({ outcome: 'failure' }, (performance.now() - stsStarted) / 1000);

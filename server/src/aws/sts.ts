@@ -4,18 +4,13 @@ import { Agent } from 'node:https';
 import { STSClient, AssumeRoleCommand, GetCallerIdentityCommand } from '@aws-sdk/client-sts';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { BrokerError } from '../errors.js';
+import type { AllowDecision } from '../core/policy.js';
 
-export interface AssumeRoleRequest {
-  roleArn: string;
-  region: string | undefined;
-  sessionName: string;
-  sourceIdentity: string;
-  tags: Array<{ Key: string; Value: string }>;
-  transitiveTagKeys: string[];
-  durationSeconds: number;
-  sessionPolicy: string | undefined;
-  policyArns: string[];
-}
+/** Exactly what the policy decided STS should be asked for. */
+export type AssumeRoleRequest = Pick<
+  AllowDecision,
+  'roleArn' | 'region' | 'sessionName' | 'sourceIdentity' | 'tags' | 'transitiveTagKeys' | 'durationSeconds' | 'sessionPolicy' | 'policyArns'
+>;
 
 export interface IssuedCredentials {
   accessKeyId: string;

@@ -81,6 +81,8 @@ export interface RuleVerdict {
   conditions: ConditionResult[];
 }
 
+export type AllowDecision = Extract<Decision, { effect: 'allow' }>;
+
 export type Decision =
   | {
       effect: 'allow';
