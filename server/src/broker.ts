@@ -16,7 +16,7 @@ import type { PreIssueCheck } from './exchange.js';
 import { GuardedIssuer } from './aws/guard.js';
 import { createRateLimiters, type RateLimitStoreFactory } from './http/rate-limit.js';
 import type { OpsStore } from './ops/types.js';
-import { MemoryOpsStore } from './ops/memory.js';
+import { MemoryStore } from './store/memory.js';
 import { RevocationGuard } from './ops/revocations.js';
 import { StoreAuditSink, StoreReplayLedger, counterRateLimitStore } from './ops/adapters.js';
 import { createAdminApp, type AdminDeps } from './admin/app.js';
@@ -95,7 +95,7 @@ export function createBroker(initial: Config, opts: BrokerOptions = {}): Broker 
             logger.warn({ account, state }, state === 'open' ? 'STS circuit opened for account' : 'STS circuit closed for account');
           },
         });
-  const ops = opts.ops ?? new MemoryOpsStore();
+  const ops = opts.ops ?? new MemoryStore();
   const audit = opts.audit ?? defaultAuditSink(config, ops);
   const ledger = opts.ledger ?? (ops.driver === 'memory' ? new MemoryReplayLedger() : new StoreReplayLedger(ops));
   const revocations = new RevocationGuard(ops, () => config, logger, {

@@ -8,7 +8,7 @@ import { startIssuer, type TestIssuer } from '../support/oidc-issuer.js';
 import { startTestBroker, requestCredentials, TEST_AUDIENCE, type TestBroker } from '../support/broker.js';
 import { providerClaims } from '../support/fixtures.js';
 import { CountingIssuer } from '../support/sts-spy.js';
-import { MemoryOpsStore } from '../../server/src/ops/memory.js';
+import { MemoryStore } from '../../server/src/store/memory.js';
 import { hashAdminToken } from '../../server/src/admin/auth.js';
 
 let moto: Moto;
@@ -16,7 +16,7 @@ let issuer: TestIssuer;
 let tb: TestBroker;
 let adminUrl: string;
 let sts: CountingIssuer;
-const ops = new MemoryOpsStore();
+const ops = new MemoryStore();
 const adminToken = randomBytes(24).toString('base64url');
 const claims = (extra: Record<string, unknown> = {}) => ({ ...providerClaims('github-actions'), aud: TEST_AUDIENCE, ...extra });
 

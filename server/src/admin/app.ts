@@ -52,7 +52,8 @@ export type RevocationInput = z.infer<typeof revocationInput>;
 export function buildRevocation(input: unknown, config: Config, createdBy: string, now: Date): Revocation {
   const parsed = revocationInput.safeParse(input);
   if (!parsed.success) {
-    throw new BrokerError('ERR_BAD_REQUEST', { detail: { issues: parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`) } });
+    const issues = parsed.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`);
+    throw new BrokerError('ERR_BAD_REQUEST', { detail: { issues }, message: issues.join('; ') });
   }
   const r = parsed.data;
   const expiresAt = r.expires_at ?? new Date(now.getTime() + (r.expires_in_seconds ?? 86_400) * 1000).toISOString();

@@ -1,6 +1,7 @@
 // Store factory: the one place that turns `store:` config into a Store.
 import { MemoryStore } from './memory.js';
 import { SqliteStore } from './sqlite.js';
+import { PostgresStore } from './postgres.js';
 import { StoreError, type Store } from './types.js';
 
 export type { Store, RotationState, RotationPhase, Lease } from './types.js';
@@ -25,7 +26,8 @@ export async function openStore(config: StoreConfig, opts: OpenStoreOptions = {}
     case 'sqlite':
       return SqliteStore.open(config.sqlite_path, opts);
     case 'postgres':
-      throw new StoreError('ERR_STORE_DRIVER_UNSUPPORTED', 'store.driver "postgres" is not implemented yet (issue 6)');
+      if (!config.postgres_url) throw new StoreError('ERR_STORE_UNAVAILABLE', 'store.postgres_url is required when store.driver is "postgres"');
+      return PostgresStore.open(config.postgres_url, opts);
   }
 }
 

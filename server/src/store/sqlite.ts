@@ -3,6 +3,11 @@
 // what crash-safe rotation relies on. Migrations run at open, inside one immediate transaction.
 import Database from 'better-sqlite3';
 import { chmodSync, existsSync } from 'node:fs';
+import type { AuditRecord } from '../audit/types.js';
+import { chainHash, GENESIS_HASH, type ChainedRecord } from '../core/audit-chain.js';
+import type { Revocation } from '../core/revocation.js';
+import type { AuditQuery } from '../ops/types.js';
+import { auditColumns, auditWhere } from './audit-rows.js';
 import { SQLITE_MIGRATIONS, assertMigrationList, type Migration } from './migrations.js';
 import { StoreError, type Lease, type RotationState, type Store } from './types.js';
 
@@ -163,7 +168,137 @@ export class SqliteStore implements Store {
     this.db.prepare('UPDATE leases SET expires_at = 0 WHERE name = ? AND holder = ? AND token = ?').run(lease.name, lease.holder, lease.token);
   }
 
+  // --- one-time token ledger: INSERT … ON CONFLICT … WHERE expired, one statement, atomic.
+
+  async claimToken(key: string, expiresAt: Date, now: Date): Promise<boolean> {
+    const res = this.db
+      .prepare(
+        `INSERT INTO token_ledger (key, expires_at) VALUES (?, ?)
+         ON CONFLICT(key) DO UPDATE SET expires_at = excluded.expires_at WHERE token_ledger.expires_at <= ?`,
+      )
+      .run(key, expiresAt.getTime(), now.getTime());
+    return res.changes === 1;
+  }
+
+  async releaseToken(key: string): Promise<void> {
+    this.db.prepare('DELETE FROM token_ledger WHERE key = ?').run(key);
+  }
+
+  /** Also drops rate-limit windows that have ended (the broker calls this every minute). */
+  async purgeExpiredTokens(now: Date): Promise<number> {
+    const purge = this.db.transaction(() => {
+      this.db.prepare('DELETE FROM rate_counters WHERE reset_at <= ?').run(now.getTime());
+      return this.db.prepare('DELETE FROM token_ledger WHERE expires_at <= ?').run(now.getTime()).changes;
+    });
+    return purge.immediate();
+  }
+
+  // --- revocations, with a version counter bumped in the same transaction
+
+  async addRevocation(r: Revocation): Promise<void> {
+    const add = this.db.transaction(() => {
+      this.db
+        .prepare(
+          `INSERT INTO revocations (id, revocation, created_at, expires_at) VALUES (?, ?, ?, ?)
+           ON CONFLICT(id) DO UPDATE SET revocation = excluded.revocation, created_at = excluded.created_at, expires_at = excluded.expires_at`,
+        )
+        .run(r.id, JSON.stringify(r), r.created_at, Date.parse(r.expires_at));
+      this.db.prepare('UPDATE revocations_version SET version = version + 1 WHERE id = 1').run();
+    });
+    add.immediate();
+  }
+
+  async removeRevocation(id: string): Promise<boolean> {
+    const remove = this.db.transaction(() => {
+      const gone = this.db.prepare('DELETE FROM revocations WHERE id = ?').run(id).changes === 1;
+      if (gone) this.db.prepare('UPDATE revocations_version SET version = version + 1 WHERE id = 1').run();
+      return gone;
+    });
+    return remove.immediate();
+  }
+
+  async listRevocations(now: Date, opts: { includeExpired?: boolean } = {}): Promise<Revocation[]> {
+    const rows = (
+      opts.includeExpired
+        ? this.db.prepare('SELECT revocation FROM revocations ORDER BY created_at, id').all()
+        : this.db.prepare('SELECT revocation FROM revocations WHERE expires_at > ? ORDER BY created_at, id').all(now.getTime())
+    ) as Array<{ revocation: string }>;
+    return rows.map((r) => JSON.parse(r.revocation) as Revocation);
+  }
+
+  async revocationsVersion(): Promise<number> {
+    return (this.db.prepare('SELECT version FROM revocations_version WHERE id = 1').get() as { version: number }).version;
+  }
+
+  // --- hash-chained audit: an immediate transaction holds SQLite's write lock across
+  // read-head / insert, so processes sharing the file never fork the chain.
+
+  async appendAudit(input: AuditRecord): Promise<ChainedRecord> {
+    const cols = auditColumns(input);
+    const append = this.db.transaction((): ChainedRecord => {
+      const head = this.db.prepare('SELECT seq, hash FROM audit_chain ORDER BY seq DESC LIMIT 1').get() as { seq: number; hash: string } | undefined;
+      const seq = (head?.seq ?? 0) + 1;
+      const prevHash = head?.hash ?? GENESIS_HASH;
+      const hash = chainHash(seq, prevHash, cols.record);
+      this.db
+        .prepare(
+          `INSERT INTO audit_chain (seq, prev_hash, hash, time_ms, event, subject, role, decision, record)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        )
+        .run(seq, prevHash, hash, cols.timeMs, cols.event, cols.subject, cols.role, cols.decision, cols.json);
+      return { seq, prevHash, hash, record: cols.record };
+    });
+    return append.immediate();
+  }
+
+  async queryAudit(q: AuditQuery): Promise<ChainedRecord[]> {
+    const params: unknown[] = [];
+    const where = auditWhere(q, (v) => (params.push(v), '?'), 'time_ms', (d) => d.getTime());
+    const rows = this.db
+      .prepare(`SELECT seq, prev_hash, hash, record FROM audit_chain ${where} ORDER BY seq DESC LIMIT ?`)
+      .all(...params, q.limit ?? 100) as AuditRow[];
+    return rows.reverse().map(chained);
+  }
+
+  async scanAudit(afterSeq: number, limit: number): Promise<ChainedRecord[]> {
+    const rows = this.db.prepare('SELECT seq, prev_hash, hash, record FROM audit_chain WHERE seq > ? ORDER BY seq LIMIT ?').all(afterSeq, limit) as AuditRow[];
+    return rows.map(chained);
+  }
+
+  // --- rate-limit counters: one fixed window per key, incremented in one statement
+
+  async incrementCounter(key: string, windowMs: number, now: Date): Promise<{ hits: number; resetAt: Date }> {
+    const t = now.getTime();
+    const row = this.db
+      .prepare(
+        `INSERT INTO rate_counters (key, hits, reset_at) VALUES (@key, 1, @t + @w)
+         ON CONFLICT(key) DO UPDATE SET
+           hits = CASE WHEN rate_counters.reset_at <= @t THEN 1 ELSE rate_counters.hits + 1 END,
+           reset_at = CASE WHEN rate_counters.reset_at <= @t THEN @t + @w ELSE rate_counters.reset_at END
+         RETURNING hits, reset_at`,
+      )
+      .get({ key, t, w: windowMs }) as { hits: number; reset_at: number };
+    return { hits: row.hits, resetAt: new Date(row.reset_at) };
+  }
+
+  async decrementCounter(key: string): Promise<void> {
+    this.db.prepare('UPDATE rate_counters SET hits = hits - 1 WHERE key = ? AND hits > 0').run(key);
+  }
+
+  async resetCounter(key: string): Promise<void> {
+    this.db.prepare('DELETE FROM rate_counters WHERE key = ?').run(key);
+  }
+
   async close(): Promise<void> {
     if (this.db.open) this.db.close();
   }
 }
+
+interface AuditRow {
+  seq: number;
+  prev_hash: string;
+  hash: string;
+  record: string;
+}
+
+const chained = (r: AuditRow): ChainedRecord => ({ seq: r.seq, prevHash: r.prev_hash, hash: r.hash, record: JSON.parse(r.record) as Record<string, unknown> });

@@ -1,6 +1,8 @@
 // The persistent store, as the rest of the broker sees it. Methods are async and take/return plain
-// values so that the SQLite implementation (embedded default) and a PostgreSQL one (issue 6) are
-// interchangeable. Nothing secret is ever stored: rotation state holds key ids, never key material.
+// values so that the three drivers — memory (one process, tests), SQLite (embedded default) and
+// PostgreSQL (several replicas) — are interchangeable. Nothing secret is ever stored: rotation state
+// holds key ids, the token ledger token hashes, the audit trail no token or key material.
+import type { OpsStore } from '../ops/types.js';
 
 /** Where one user's rotation stands. See docs/rotation.md for the state machine. */
 export type RotationPhase =
@@ -63,7 +65,7 @@ export interface LeaseStore {
   releaseLease(lease: Lease): Promise<void>;
 }
 
-export interface Store extends RotationStateStore, LeaseStore {
+export interface Store extends RotationStateStore, LeaseStore, OpsStore {
   readonly driver: 'memory' | 'sqlite' | 'postgres';
   /** Schema version after migrations (0 for memory). */
   schemaVersion(): Promise<number>;

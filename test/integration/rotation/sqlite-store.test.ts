@@ -61,7 +61,7 @@ describe('SQLite store', () => {
   it('the memory store is refused for rotation', async () => {
     const mem = await openStore({ driver: 'memory', sqlite_path: '' });
     expect(() => assertPersistentStore(mem)).toThrow(expect.objectContaining({ code: 'ERR_STORE_NOT_PERSISTENT' }));
-    await expect(openStore({ driver: 'postgres', sqlite_path: '' })).rejects.toMatchObject({ code: 'ERR_STORE_DRIVER_UNSUPPORTED' });
+    await expect(openStore({ driver: 'postgres', sqlite_path: '' })).rejects.toMatchObject({ code: 'ERR_STORE_UNAVAILABLE' });
   });
 });
 
