@@ -157,8 +157,8 @@ export async function exchange(deps: ExchangeDeps, req: ExchangeRequest): Promis
       latency_ms: Math.round(performance.now() - started),
       ...(verified ? {} : unverifiedIdentity(req.token)),
     });
-    // Drop any field that could carry a secret even by accident (the record never holds one).
-    delete record.access_key_id;
+    // If STS issued credentials that are now withheld (the allow record could not be written),
+    // access_key_id stays in this record: it is not secret, and it is what CloudTrail shows.
     try {
       await deps.audit.write(record);
     } catch (auditErr) {
