@@ -50,6 +50,8 @@ export interface Broker {
   /** Swap in a new, already validated config (hot reload). In-flight requests keep the old one. */
   reload(next: Config): Promise<void>;
   ops: OpsStore;
+  /** Where audit records go (rotation in `serve` writes to the same sink). */
+  audit: AuditSink;
   revocations: RevocationGuard;
   /** Starts the admin API on its own listener (never on the public one). */
   listenAdmin(port?: number, host?: string): Promise<{ url: string; server: http.Server }>;
@@ -154,6 +156,7 @@ export function createBroker(initial: Config, opts: BrokerOptions = {}): Broker 
     metrics,
     logger,
     ops,
+    audit,
     revocations,
     verifier: () => verifier,
     config: () => config,
@@ -167,6 +170,7 @@ export function createBroker(initial: Config, opts: BrokerOptions = {}): Broker 
       old.retire(fresh);
     },
     async start() {
+      await audit.open?.();
       await Promise.all([verifier.start(config.server.readiness_wait_ms), revocations.start()]);
       if (ops.driver !== 'memory') {
         purgeTimer = setInterval(() => {

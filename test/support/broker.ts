@@ -36,7 +36,7 @@ export interface TestBroker {
   broker: Broker;
   /** Every log line the broker wrote, raw. */
   logs: string[];
-  /** Every audit record the broker wrote (empty with audit.sink "store": query the store). */
+  /** Every audit record the broker wrote (empty with audit.sink "store" or "file"). */
   audit: AuditRecord[];
   close(): Promise<void>;
 }
@@ -95,8 +95,8 @@ export async function startTestBroker(opts: TestBrokerOptions): Promise<TestBrok
   });
   const broker = createBroker(config, {
     logger: createLogger({ level: config.logging.level, destination }),
-    // With audit.sink "store" the records go to the store (hash chain); otherwise they are captured.
-    ...(config.audit.sink === 'store' ? {} : { audit }),
+    // With the default stdout sink, records are captured here; "store" and "file" are used for real.
+    ...(config.audit.sink === 'stdout' ? { audit } : {}),
     sts: opts.wrapSts ? opts.wrapSts(sts) : sts,
     ...opts.brokerOptions,
   });

@@ -17,6 +17,12 @@ export class FileAuditSink implements AuditSink {
   private chain: Promise<void> = Promise.resolve();
   constructor(private readonly path: string) {}
 
+  /** Opens the file now: a broker that cannot write its audit trail should not start. */
+  async open(): Promise<void> {
+    this.handle ??= open(this.path, 'a', 0o600);
+    await this.handle;
+  }
+
   write(record: AuditRecord): Promise<void> {
     this.handle ??= open(this.path, 'a', 0o600);
     const line = `${JSON.stringify(record)}\n`;
@@ -30,7 +36,8 @@ export class FileAuditSink implements AuditSink {
 
   async close(): Promise<void> {
     await this.chain.catch(() => undefined);
-    if (this.handle) await (await this.handle).close();
+    const handle = await this.handle?.catch(() => undefined);
+    await handle?.close();
   }
 }
 

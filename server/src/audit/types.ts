@@ -14,5 +14,7 @@ export interface AuditRecord {
 export interface AuditSink {
   /** Resolves once the record is durably handed to the sink (before the caller gets an answer). */
   write(record: AuditRecord): Promise<void>;
+  /** Checks the sink can be written before the broker serves (fail at start, not per request). */
+  open?(): Promise<void>;
   close?(): Promise<void>;
 }
