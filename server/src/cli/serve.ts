@@ -1,7 +1,64 @@
 // `credbroker serve [--config F] [--port N] [--host H]`: run the broker until SIGTERM/SIGINT.
-import { createBroker } from '../broker.js';
+// Wires the pieces together: the store from `store:` (shared by every replica on PostgreSQL), the
+// public listener, the admin listener when `admin.enabled`, the rotation loop when `rotation:` is
+// configured (only the replica holding the rotation lease rotates), and hot reload.
+import type express from 'express';
+import { z } from 'zod';
+import { createBroker, type Broker } from '../broker.js';
+import type { Config } from '../config/compile.js';
+import { BrokerError } from '../errors.js';
+import type { IamKeys } from '../aws/iam.js';
 import { watchConfig } from '../reload.js';
+import { iamKeysFromAws, startRotationLoop, type RotationLoop } from '../rotation/loop.js';
+import { defaultHolder, inventory, runRotation } from '../rotation/run.js';
+import { openStore, StoreError, type Store } from '../store/index.js';
 import { loadOrReport, parse } from './args.js';
+
+const rotateInput = z
+  .strictObject({
+    users: z.array(z.string().min(1)).min(1).optional(),
+    all: z.boolean().optional(),
+    force: z.boolean().optional(),
+  })
+  .refine((b) => (b.users !== undefined) !== (b.all === true), { message: 'give users (one or more) or all: true' });
+
+/** GET /v1/admin/keys and POST /v1/admin/rotate: the `keys` and `rotate` commands over the admin API. */
+export function rotationRoutes(deps: { config: Config; store: Store; broker: () => Broker }): (router: express.Router) => void {
+  let iam: IamKeys | undefined;
+  const rotation = () => {
+    const r = deps.config.rotation;
+    if (!r) throw new BrokerError('ERR_NOT_FOUND', { message: 'the configuration has no rotation: section' });
+    iam ??= iamKeysFromAws(deps.config.aws);
+    return { rotation: r, iam };
+  };
+  return (router) => {
+    router.get('/keys', async (_req, res) => {
+      const { rotation: config, iam } = rotation();
+      res.json(await inventory({ config, store: deps.store, iam, logger: deps.broker().logger }));
+    });
+    router.post('/rotate', async (req, res) => {
+      const { rotation: config, iam } = rotation();
+      const body = rotateInput.safeParse(req.body ?? {});
+      if (!body.success) throw new BrokerError('ERR_BAD_REQUEST', { message: body.error.issues.map((i) => i.message).join('; ') });
+      const broker = deps.broker();
+      try {
+        // A holder of its own: if the loop of this replica is mid-run, this run is refused, not merged.
+        const report = await runRotation(
+          { config, store: deps.store, iam, audit: broker.audit, logger: broker.logger, registry: broker.metrics.registry, holder: defaultHolder() },
+          { ...(body.data.users ? { users: body.data.users } : {}), force: body.data.force === true || body.data.users !== undefined },
+        );
+        if (!report.leader) {
+          res.status(409).json({ ...report, message: 'another replica holds the rotation lock; try again later' });
+          return;
+        }
+        res.json(report);
+      } catch (err) {
+        if (err instanceof StoreError && err.code === 'ERR_STORE_NOT_PERSISTENT') throw new BrokerError('ERR_BAD_REQUEST', { message: err.message });
+        throw err;
+      }
+    });
+  };
+}
 
 export async function main(argv: string[]): Promise<number> {
   const { values } = parse(argv, {
@@ -12,18 +69,55 @@ export async function main(argv: string[]): Promise<number> {
   const loaded = await loadOrReport(values.config);
   if (!loaded) return 1; // never a partial start
   const { config } = loaded;
-  const broker = createBroker(config);
+  let store: Store;
+  try {
+    store = await openStore(config.store);
+  } catch (err) {
+    process.stderr.write(`credbroker: cannot open the store (store.driver ${config.store.driver}): ${(err as Error).message}\n`);
+    return 1;
+  }
+  let broker: Broker | undefined;
+  const extraRoutes = rotationRoutes({ config, store, broker: () => broker! });
+  broker = createBroker(config, { ops: store, admin: { extraRoutes } });
+  const { logger } = broker;
   await broker.start();
   const port = values.port !== undefined ? Number(values.port) : config.server.port;
   const { url } = await broker.listen(port, values.host ?? config.server.host);
   const watcher = watchConfig(broker, loaded.path);
-  broker.logger.info({ url, config: loaded.path, issuers: [...config.issuers.keys()], roles: [...config.policy.roles.keys()] }, 'credbroker listening');
+  logger.info(
+    { url, config: loaded.path, store: config.store.driver, issuers: [...config.issuers.keys()], roles: [...config.policy.roles.keys()] },
+    'credbroker listening',
+  );
+  if (config.admin.enabled) {
+    const admin = await broker.listenAdmin();
+    logger.info({ admin_url: admin.url }, 'admin API listening');
+  }
+  let rotation: RotationLoop | undefined;
+  if (config.rotation) {
+    rotation = startRotationLoop({
+      config: config.rotation,
+      aws: config.aws,
+      store,
+      audit: broker.audit,
+      logger,
+      registry: broker.metrics.registry,
+    });
+  }
 
   return new Promise<number>((resolve) => {
+    let stopping = false;
     const stop = (signal: string) => {
-      broker.logger.info({ signal }, 'shutting down');
+      if (stopping) return;
+      stopping = true;
+      logger.info({ signal }, 'shutting down');
       watcher.stop();
-      void broker.close().then(() => resolve(0));
+      // The rotation step in flight finishes and the lease is released before the store closes.
+      void (async () => {
+        await rotation?.stop();
+        await broker!.close();
+        await store.close();
+        resolve(0);
+      })();
     };
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
