@@ -23,7 +23,8 @@ export async function openStoreForRead(config: Config): Promise<Store> {
   try {
     return await openStore(config.store, { readonly: true });
   } catch (err) {
-    if (err instanceof StoreError && err.code === 'ERR_STORE_UNAVAILABLE') return new MemoryStore();
+    // A SQLite file not created yet means "no rotation has run"; an unreachable PostgreSQL does not.
+    if (err instanceof StoreError && err.code === 'ERR_STORE_UNAVAILABLE' && config.store.driver === 'sqlite') return new MemoryStore();
     throw err;
   }
 }
