@@ -193,6 +193,7 @@ async function coldStart(issuer: TestIssuer, brokerUrl: string): Promise<{ clien
 
 async function main(): Promise<void> {
   const started = Date.now();
+  const loadBefore = os.loadavg()[0]!;
   const issuer = await startIssuer();
   const sts = await startChild('./sts-responder.ts', [String(STS_LATENCY_MS)]);
   const stsUrl = String(sts.message.url);
@@ -242,6 +243,8 @@ async function main(): Promise<void> {
       memoryGb: Math.round(os.totalmem() / 1024 ** 3),
       node: process.version,
       platform: `${os.type()} ${os.release()} ${os.arch()}`,
+      // Other work on the machine skews absolute numbers (ratios taken in one run much less).
+      loadAverage1m: { start: loadBefore, end: os.loadavg()[0]! },
     };
     const ratios = CONCURRENCY.map(({ c }) => {
       const b = rows.find((r) => r.target === 'broker' && r.concurrency === c)!;
@@ -271,6 +274,7 @@ async function main(): Promise<void> {
     // The table.
     const out: string[] = [];
     out.push(`credbroker bench — ${machine.cpus} × ${machine.cpuModel}, ${machine.memoryGb} GB, Node ${machine.node}; STS responder latency ${STS_LATENCY_MS} ms`);
+    out.push(`load average (1 min) at start ${fmt(machine.loadAverage1m.start, 2)}, at end ${fmt(machine.loadAverage1m.end, 2)}`);
     out.push('');
     out.push('target   conc  requests   ok  errors    req/s    p50 ms   p99 ms  added p50  CPU ms/req  peak RSS MB');
     for (const r of rows) {

@@ -233,10 +233,9 @@ describe('policy evaluation', () => {
     );
   });
 
-  // Known bug, reported: a condition on a claim named "__proto__" disappears while the config is
-  // loaded (the record is rebuilt by assignment, which sets the prototype instead), so the binding
-  // allows tokens without that claim. Fails closed once fixed: then drop `.fails`.
-  it.fails('keeps a condition on a claim named "__proto__" (known bug: it is dropped at load)', () => {
+  // A condition on a claim named "__proto__" used to vanish while the config was loaded (the record
+  // was rebuilt by assignment, which sets the prototype instead), widening the binding.
+  it('never drops a condition on a claim named "__proto__": refused at load, or enforced', () => {
     const text = JSON.stringify({
       issuers: { p: { url: 'https://p.example.com', audiences: ['aud'] } },
       roles: { deploy: { arn: 'arn:aws:iam::123456789012:role/deploy', allow: [{ issuer: 'p', claims: objectOf([['__proto__', 'x'], ['a', '1']]) }] } },
@@ -245,7 +244,7 @@ describe('policy evaluation', () => {
     try {
       policy = parseConfig(text, 'property').config.policy;
     } catch {
-      return; // rejecting the name at load is a fix too
+      return; // refused at load (what the broker does now)
     }
     expect(evaluate(policy, evaluationInput('p', objectOf([['a', '1']]))).effect).toBe('deny');
   });

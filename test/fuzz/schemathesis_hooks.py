@@ -1,6 +1,6 @@
 # Schemathesis hooks for test/fuzz/api.test.ts (loaded via SCHEMATHESIS_HOOKS).
-# Junk alone only exercises the first checks, so for a seeded share of generated requests the
-# Authorization header is replaced with a fresh, validly signed one-time token from the test's
+# Junk alone only exercises the first checks, so for a seeded share of generated requests that
+# carry an Authorization header, it is replaced with a fresh, validly signed one-time token from the test's
 # local mint (CREDBROKER_FUZZ_MINT), and a valid role name is sometimes replaced with the role the
 # policy allows. Request bodies stay as generated otherwise (valid stays valid, invalid stays invalid).
 import os
@@ -25,8 +25,11 @@ def fresh_token() -> str:
 def before_call(context, case, kwargs):
     if case.operation.path != "/v1/credentials":
         return
-    if rng.random() < 0.6:
-        headers = dict(case.headers or {})
+    headers = dict(case.headers or {})
+    # Only where a token is being sent at all: requests that test a *missing* header stay as they are.
+    has_auth = any(k.lower() == "authorization" for k in headers)
+    if has_auth and rng.random() < 0.6:
+        headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
         headers["Authorization"] = "Bearer " + fresh_token()
         case.headers = headers
     body = case.body
