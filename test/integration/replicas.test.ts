@@ -312,4 +312,12 @@ describe('two replicas on one PostgreSQL', () => {
       for (const r of replicas) expect(r.stderr.includes(secret)).toBe(false);
     }
   }, 180_000);
+
+  it('the surviving replica stops cleanly on SIGTERM (exit code 0)', async () => {
+    const survivor = replicas.find((r) => r.child.exitCode === null && r.child.signalCode === null)!;
+    process.kill(-survivor.child.pid!, 'SIGTERM');
+    await Promise.race([survivor.exited, new Promise((res) => setTimeout(res, 15_000))]);
+    expect(survivor.child.exitCode).toBe(0);
+    expect(survivor.stderr).toContain('rotation loop stopped');
+  }, 20_000);
 });

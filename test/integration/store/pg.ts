@@ -45,13 +45,17 @@ export async function createTestSchema(prefix: string): Promise<TestSchema> {
   await admin.connect();
   await admin.query(`CREATE SCHEMA ${pg.escapeIdentifier(schema)}`);
   await admin.query(`SET search_path TO ${pg.escapeIdentifier(schema)}`);
+  let dropped = false;
   const u = new URL(BASE);
   u.searchParams.set('options', `-c search_path=${schema}`);
   return {
     url: u.toString(),
     schema,
     query: (sql, params) => admin.query(sql, params),
+    /** Idempotent: safe from both a test's own cleanup and an afterAll safety net. */
     async drop() {
+      if (dropped) return;
+      dropped = true;
       await admin.query(`DROP SCHEMA IF EXISTS ${pg.escapeIdentifier(schema)} CASCADE`);
       await admin.end();
     },

@@ -1,7 +1,7 @@
 // The PostgreSQL store on the real server: migrations at open (once, even when replicas start
 // together), the store contract shared with SQLite and memory, fencing against a stale holder,
 // a tampered audit row caught, and the factory. Each test gets its own schema.
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { PostgresStore, redactUrl } from '../../../server/src/store/postgres.js';
 import { POSTGRES_MIGRATIONS } from '../../../server/src/store/migrations.js';
 import { openStore, emptyRotationState } from '../../../server/src/store/index.js';
@@ -106,10 +106,21 @@ describe('PostgreSQL store', () => {
   });
 });
 
+// A contract test that fails skips its close(): this drops what it left.
+const contractLeftovers: Array<() => Promise<void>> = [];
+afterAll(async () => {
+  for (const c of contractLeftovers) await c().catch(() => undefined);
+});
+
 storeContract('PostgreSQL', async (clock) => {
   const s = await createTestSchema('contract');
   const a = await PostgresStore.open(s.url, { nowMs: () => clock.nowMs });
   const b = await PostgresStore.open(s.url, { nowMs: () => clock.nowMs });
+  contractLeftovers.push(async () => {
+    await a.close();
+    await b.close();
+    await s.drop();
+  });
   return {
     a,
     b,
