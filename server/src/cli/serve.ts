@@ -80,28 +80,37 @@ export async function main(argv: string[]): Promise<number> {
   const extraRoutes = rotationRoutes({ config, store, broker: () => broker! });
   broker = createBroker(config, { ops: store, admin: { extraRoutes } });
   const { logger } = broker;
-  await broker.start();
-  const port = values.port !== undefined ? Number(values.port) : config.server.port;
-  const { url } = await broker.listen(port, values.host ?? config.server.host);
-  const watcher = watchConfig(broker, loaded.path);
-  logger.info(
-    { url, config: loaded.path, store: config.store.driver, issuers: [...config.issuers.keys()], roles: [...config.policy.roles.keys()] },
-    'credbroker listening',
-  );
-  if (config.admin.enabled) {
-    const admin = await broker.listenAdmin();
-    logger.info({ admin_url: admin.url }, 'admin API listening');
-  }
+  let watcher: ReturnType<typeof watchConfig> | undefined;
   let rotation: RotationLoop | undefined;
-  if (config.rotation) {
-    rotation = startRotationLoop({
-      config: config.rotation,
-      aws: config.aws,
-      store,
-      audit: broker.audit,
-      logger,
-      registry: broker.metrics.registry,
-    });
+  try {
+    await broker.start();
+    const port = values.port !== undefined ? Number(values.port) : config.server.port;
+    const { url } = await broker.listen(port, values.host ?? config.server.host);
+    watcher = watchConfig(broker, loaded.path);
+    logger.info(
+      { url, config: loaded.path, store: config.store.driver, issuers: [...config.issuers.keys()], roles: [...config.policy.roles.keys()] },
+      'credbroker listening',
+    );
+    if (config.admin.enabled) {
+      const admin = await broker.listenAdmin();
+      logger.info({ admin_url: admin.url }, 'admin API listening');
+    }
+    if (config.rotation) {
+      rotation = startRotationLoop({
+        config: config.rotation,
+        aws: config.aws,
+        store,
+        audit: broker.audit,
+        logger,
+        registry: broker.metrics.registry,
+      });
+    }
+  } catch (err) {
+    // E.g. a port in use: release everything so the process exits instead of idling on the pool.
+    watcher?.stop();
+    await broker.close().catch(() => undefined);
+    await store.close();
+    throw err;
   }
 
   return new Promise<number>((resolve) => {
@@ -110,7 +119,7 @@ export async function main(argv: string[]): Promise<number> {
       if (stopping) return;
       stopping = true;
       logger.info({ signal }, 'shutting down');
-      watcher.stop();
+      watcher?.stop();
       // The rotation step in flight finishes and the lease is released before the store closes.
       void (async () => {
         await rotation?.stop();

@@ -52,7 +52,7 @@ async function migrate(pool: pg.Pool, migrations: readonly Migration[]): Promise
   try {
     await client.query('BEGIN');
     // Serializes replicas starting together; released at COMMIT/ROLLBACK.
-    await client.query(`SELECT pg_advisory_xact_lock(hashtext('credbroker.migrate:' || current_schema()))`);
+    await client.query(`SELECT pg_advisory_xact_lock(hashtext('credbroker.migrate:' || coalesce(current_schema(), '')))`);
     await client.query(`CREATE TABLE IF NOT EXISTS schema_migrations (
       version    INTEGER PRIMARY KEY,
       name       TEXT NOT NULL,
