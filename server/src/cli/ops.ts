@@ -33,7 +33,7 @@ async function withStore<T>(config: Config, fn: (store: OpsStore) => Promise<T>)
   if (config.store.driver === 'memory') {
     throw new Error('this command needs the shared store (store.driver sqlite or postgres); with the memory store, use the admin API of the running broker');
   }
-  const store = (await openStore(config.store)) as unknown as OpsStore;
+  const store = await openStore(config.store);
   try {
     return await fn(store);
   } finally {
