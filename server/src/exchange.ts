@@ -103,7 +103,10 @@ export async function exchange(deps: ExchangeDeps, req: ExchangeRequest): Promis
     });
     record.claims = decision.usedClaims;
     if (decision.effect === 'deny') {
-      throw new BrokerError('ERR_POLICY_DENIED', { reason: decision.reason, detail: { rules: decision.detail } });
+      throw new BrokerError('ERR_POLICY_DENIED', {
+        reason: decision.reason,
+        detail: { rules: decision.detail, ...(decision.omitted ? { rules_omitted: decision.omitted } : {}) },
+      });
     }
     Object.assign(record, {
       binding: decision.binding,

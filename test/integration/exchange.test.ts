@@ -172,3 +172,21 @@ describe('operational endpoints', () => {
     assertMatchesOpenApi('/v1/credentials', 'post', 404, 'application/json', body);
   });
 });
+
+describe('methods', () => {
+  it('answers an unsupported method on a known path with 405 and Allow', async () => {
+    for (const [method, path, allowed] of [
+      ['DELETE', '/healthz', 'GET, HEAD'],
+      ['POST', '/metrics', 'GET, HEAD'],
+      ['GET', '/v1/credentials', 'POST'],
+      ['PUT', '/v1/credentials', 'POST'],
+    ] as const) {
+      const res = await fetch(`${tb.url}${path}`, { method });
+      expect(res.status).toBe(405);
+      expect(res.headers.get('allow')).toBe(allowed);
+      const body = (await res.json()) as { error: { code: string } };
+      expect(body.error.code).toBe('ERR_METHOD_NOT_ALLOWED');
+      assertMatchesOpenApi('/v1/credentials', 'post', 405, 'application/json', body);
+    }
+  });
+});

@@ -1,6 +1,7 @@
 // STS AssumeRole for the broker: one client per region/endpoint (keep-alive), SDK retries only
 // for throttling, 5xx and network errors, and STS errors mapped to stable codes.
-import { Agent } from 'node:https';
+import { Agent as HttpsAgent } from 'node:https';
+import { Agent as HttpAgent } from 'node:http';
 import { STSClient, AssumeRoleCommand, GetCallerIdentityCommand } from '@aws-sdk/client-sts';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { BrokerError } from '../errors.js';
@@ -84,7 +85,9 @@ export class StsCredentialIssuer implements CredentialIssuer {
         maxAttempts: this.opts.maxAttempts,
         retryMode: 'standard',
         requestHandler: new NodeHttpHandler({
-          httpsAgent: new Agent({ keepAlive: true, maxSockets: 128 }),
+          httpsAgent: new HttpsAgent({ keepAlive: true, maxSockets: 128 }),
+          // http only for local endpoints (tests, benchmarks): same pool settings.
+          httpAgent: new HttpAgent({ keepAlive: true, maxSockets: 128 }),
           connectionTimeout: this.opts.httpTimeoutMs,
           requestTimeout: this.opts.httpTimeoutMs,
         }),

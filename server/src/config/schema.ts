@@ -122,8 +122,8 @@ export const configSchema = z.strictObject({
         .number()
         .min(1)
         .max(10_000)
-        .default(50)
-        .describe('Pacing: AssumeRole calls per second per target account; excess calls wait briefly, then get 503.'),
+        .default(500)
+        .describe('Pacing: AssumeRole calls per second per target account (STS itself allows a few hundred per second); excess calls wait up to 2 s, then get 503.'),
       circuit_breaker: z
         .strictObject({
           failure_threshold: z.number().int().min(1).max(1000).default(5).describe('Consecutive STS throttling/5xx failures for one account that open the circuit.'),

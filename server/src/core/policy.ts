@@ -103,6 +103,8 @@ export type Decision =
       effect: 'deny';
       reason: 'ERR_POLICY_NO_MATCH' | 'ERR_POLICY_DENY_RULE' | 'ERR_POLICY_UNKNOWN_ROLE';
       detail: RuleVerdict[];
+      /** Candidate bindings left out of `detail` (it is bounded). */
+      omitted?: number;
       usedClaims: Record<string, unknown>;
       evaluatedAt: string;
     };
@@ -111,6 +113,8 @@ export const ROLE_ARN_RE = /^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]{1,512}
 const ROLE_CHAINING_CAP = 3600;
 /** How many non-candidate bindings a denial still explains (bounded: denials must stay cheap). */
 const DENY_DETAIL_EXTRA = 10;
+/** At most this many candidate bindings are explained in a denial's detail. */
+const DENY_DETAIL_MAX = 20;
 
 function compileRule(
   rule: BindingInput | DenyRuleInput,
@@ -174,12 +178,31 @@ function policyArnsOrProblems(arns: string[], path: string, problems: Problem[])
   return arns;
 }
 
+/**
+ * Indexes each binding under its most selective exact condition: the claim with the most distinct
+ * values across the role's bindings of that issuer. An organization pin shared by every binding
+ * (one value) would put them all in one bucket; the repository id next to it spreads them out.
+ */
 function indexBindings(bindings: CompiledBinding[]): Map<string, BindingIndex> {
+  const distinct = new Map<string, Set<string>>(); // issuer \0 claim → distinct values
+  for (const b of bindings) {
+    for (const c of b.conditions) {
+      if (c.condition.op !== 'equals') continue;
+      const k = `${b.issuer}\u0000${c.claim}`;
+      let set = distinct.get(k);
+      if (!set) distinct.set(k, (set = new Set()));
+      for (const v of c.condition.values) set.add(indexKey(v)!);
+    }
+  }
+  const selectivity = (b: CompiledBinding, claim: string) => distinct.get(`${b.issuer}\u0000${claim}`)?.size ?? 0;
   const byIssuer = new Map<string, BindingIndex>();
   for (const b of bindings) {
     let idx = byIssuer.get(b.issuer);
     if (!idx) byIssuer.set(b.issuer, (idx = { byClaim: new Map(), residual: [] }));
-    const exact = b.conditions.find((c) => c.condition.op === 'equals');
+    let exact: { claim: string; condition: Condition } | undefined;
+    for (const c of b.conditions) {
+      if (c.condition.op === 'equals' && (!exact || selectivity(b, c.claim) > selectivity(b, exact.claim))) exact = c;
+    }
     if (!exact || exact.condition.op !== 'equals') {
       idx.residual.push(b);
       continue;
@@ -338,10 +361,10 @@ export function evaluate(policy: CompiledPolicy, input: EvaluationInput): Decisi
   }
 
   const considered = candidates(role, input.issuer, input.claims);
-  const verdicts: RuleVerdict[] = [];
+  const verdicts: Array<{ index: number; verdict: RuleVerdict }> = [];
   for (const binding of considered) {
     const v = verdict(binding, input.claims);
-    verdicts.push(v);
+    if (verdicts.length < DENY_DETAIL_MAX) verdicts.push({ index: binding.index, verdict: v });
     if (!v.matched) continue;
     const naming = role.naming.get(input.issuer)!;
     const issuer = policy.issuers.get(input.issuer);
@@ -371,14 +394,22 @@ export function evaluate(policy: CompiledPolicy, input: EvaluationInput): Decisi
   }
   // The index skipped bindings whose indexed claim differs; name a few of them in the detail so the
   // audit shows *why* (e.g. "repository_id: expected …, got …") without scanning every binding.
-  const skipped = role.bindings.filter((b) => b.issuer === input.issuer && !considered.includes(b)).slice(0, DENY_DETAIL_EXTRA);
-  verdicts.push(...skipped.map((b) => verdict(b, input.claims)));
-  verdicts.sort((a, b) => a.path.localeCompare(b.path, 'en', { numeric: true }));
+  // Both lists are bounded: a denial must stay cheap and its audit record small.
+  const consideredSet = new Set(considered);
+  const skipped: CompiledBinding[] = [];
+  for (const b of role.bindings) {
+    if (skipped.length >= DENY_DETAIL_EXTRA) break;
+    if (b.issuer === input.issuer && !consideredSet.has(b)) skipped.push(b);
+  }
+  for (const b of skipped) verdicts.push({ index: b.index, verdict: verdict(b, input.claims) });
+  verdicts.sort((a, b) => a.index - b.index);
+  const explained = [...considered.slice(0, DENY_DETAIL_MAX), ...skipped];
   return {
     effect: 'deny',
     reason: 'ERR_POLICY_NO_MATCH',
-    detail: verdicts,
-    usedClaims: usedClaimsOf([...denyRules, ...considered, ...skipped], [], input.claims),
+    detail: verdicts.map((v) => v.verdict),
+    omitted: Math.max(0, considered.length - DENY_DETAIL_MAX),
+    usedClaims: usedClaimsOf([...denyRules, ...explained], [], input.claims),
     evaluatedAt,
   };
 }

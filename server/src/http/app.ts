@@ -122,6 +122,13 @@ export function createApp(deps: AppDeps): express.Express {
   );
   app.use('/v1', v1);
 
+  // Known paths with another method: 405 with Allow, not 404.
+  const allow = (methods: string) => (_req: Request, res: Response, next: NextFunction) => {
+    res.set('Allow', methods);
+    next(new BrokerError('ERR_METHOD_NOT_ALLOWED'));
+  };
+  app.all(['/healthz', '/readyz', '/metrics', '/openapi.json'], allow('GET, HEAD'));
+  app.all('/v1/credentials', allow('POST'));
   app.use((_req, _res, next) => next(new BrokerError('ERR_NOT_FOUND')));
 
   // One place turns every failure into a response.
