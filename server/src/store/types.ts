@@ -78,8 +78,7 @@ export type StoreErrorCode =
   | 'ERR_STORE_MIGRATION_CHANGED'
   | 'ERR_STORE_MIGRATION_FAILED'
   | 'ERR_STORE_UNAVAILABLE'
-  | 'ERR_STORE_NOT_PERSISTENT'
-  | 'ERR_STORE_DRIVER_UNSUPPORTED';
+  | 'ERR_STORE_NOT_PERSISTENT';
 
 export class StoreError extends Error {
   override readonly name = 'StoreError';
