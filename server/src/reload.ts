@@ -8,7 +8,18 @@ import { ConfigError, loadConfigFile } from './config/load.js';
 import { formatProblem } from './core/problems.js';
 
 /** Settings read only at start: a change is applied at the next restart, and said so. */
-const RESTART_ONLY = ['server.host', 'server.port', 'store', 'audit', 'logging'] as const;
+const RESTART_ONLY = [
+  'server.host',
+  'server.port',
+  'store',
+  'audit',
+  'logging',
+  'rotation',
+  'revocation',
+  'admin.enabled',
+  'admin.host',
+  'admin.port',
+] as const;
 
 export interface ConfigWatcher {
   reloadNow(trigger: string): Promise<'applied' | 'rejected' | 'unchanged'>;

@@ -63,7 +63,7 @@ export async function main(argv: string[]): Promise<number> {
     const store = await openStore(config.store);
     try {
       const report = await runRotation(
-        { config: rotation, store, iam, audit: cliAuditSink(config.audit), logger, registry: new Registry() },
+        { config: rotation, store, iam, audit: cliAuditSink(config.audit, store), logger, registry: new Registry() },
         { ...(users ? { users } : {}), force },
       );
       if (!report.leader) {
