@@ -44,8 +44,8 @@ describe('concurrency', () => {
     }
   });
 
-  it(`with the default per-account STS pacing (50 calls/s), answers a burst of ${CONCURRENT} with credentials or 503 + Retry-After, nothing else`, async () => {
-    // The pacing default is left as shipped: this is what a burst of jobs for one AWS account gets.
+  it(`with per-account STS pacing at 50 calls/s (a tight account quota), answers a burst of ${CONCURRENT} with credentials or 503 + Retry-After, nothing else`, async () => {
+    // Pacing well below the burst (the default is 500/s): what a burst of jobs gets on a tight quota.
     const tb = await startLoadBroker({ issuer, config: { aws: { sts_endpoint: sts.endpoint, sts_calls_per_second_per_account: 50 } } });
     try {
       sts.requests.length = 0;
@@ -61,7 +61,7 @@ describe('concurrency', () => {
       // At least the first bucket (50) plus ~2 s of pacing at 50/s got through; STS saw no more calls than answers.
       expect(ok).toBeGreaterThanOrEqual(50);
       expect(sts.requests.length).toBe(ok);
-      console.info(`default pacing, burst of ${CONCURRENT}: ${ok} issued, ${CONCURRENT - ok} × 503 ERR_STS_THROTTLED (broker-side pacing)`);
+      console.info(`pacing 50/s, burst of ${CONCURRENT}: ${ok} issued, ${CONCURRENT - ok} × 503 ERR_STS_THROTTLED (broker-side pacing)`);
     } finally {
       await tb.close();
     }
