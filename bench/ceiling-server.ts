@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import express from 'express';
 
 const upstream = new URL(process.argv[2] ?? 'http://127.0.0.1:1');
-const agent = new http.Agent({ keepAlive: true, maxSockets: 50 });
+const agent = new http.Agent({ keepAlive: true, maxSockets: 128 }); // as the broker's STS client
 const pick = (xml: string, tag: string) => new RegExp(`<${tag}>([^<]*)</${tag}>`).exec(xml)?.[1];
 
 function assumeRole(role: string): Promise<string> {
