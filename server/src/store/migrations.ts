@@ -2,6 +2,8 @@
 // migration is never edited once released — append a new one. Both lists describe the same tables:
 // rotation state, leases, the one-time token ledger, revocations (with a version counter replicas
 // poll), the hash-chained audit trail (with a chain-head row) and rate-limit counters.
+import { StoreError } from './types.js';
+
 export interface Migration {
   version: number;
   name: string;
@@ -199,6 +201,24 @@ export const POSTGRES_MIGRATIONS: readonly Migration[] = [
     `,
   },
 ];
+
+/**
+ * Checks what a store has applied against this credbroker's list; returns the newest applied
+ * version. A newer schema (a newer credbroker ran) or a changed migration stops the start.
+ */
+export function checkAppliedMigrations(applied: ReadonlyArray<{ version: number; name: string }>, migrations: readonly Migration[]): number {
+  const newest = applied.at(-1)?.version ?? 0;
+  if (newest > migrations.length) {
+    throw new StoreError('ERR_STORE_SCHEMA_TOO_NEW', `store schema version ${newest} is newer than this credbroker (${migrations.length})`);
+  }
+  for (const row of applied) {
+    const known = migrations[row.version - 1];
+    if (!known || known.name !== row.name) {
+      throw new StoreError('ERR_STORE_MIGRATION_CHANGED', `applied migration ${row.version} "${row.name}" does not match this credbroker`);
+    }
+  }
+  return newest;
+}
 
 /** Checks the list itself: versions 1..n in order, unique names. */
 export function assertMigrationList(list: readonly Migration[]): void {

@@ -19,7 +19,7 @@ import { chainHash, type ChainedRecord } from '../core/audit-chain.js';
 import type { Revocation } from '../core/revocation.js';
 import type { AuditQuery } from '../ops/types.js';
 import { auditColumns, auditWhere } from './audit-rows.js';
-import { POSTGRES_MIGRATIONS, assertMigrationList, type Migration } from './migrations.js';
+import { POSTGRES_MIGRATIONS, assertMigrationList, checkAppliedMigrations, type Migration } from './migrations.js';
 import { StoreError, type Lease, type RotationState, type Store } from './types.js';
 
 export interface PostgresStoreOptions {
@@ -59,16 +59,7 @@ async function migrate(pool: pg.Pool, migrations: readonly Migration[]): Promise
       applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
     )`);
     const applied = (await client.query<{ version: number; name: string }>('SELECT version, name FROM schema_migrations ORDER BY version')).rows;
-    const newest = applied.at(-1)?.version ?? 0;
-    if (newest > migrations.length) {
-      throw new StoreError('ERR_STORE_SCHEMA_TOO_NEW', `store schema version ${newest} is newer than this credbroker (${migrations.length})`);
-    }
-    for (const row of applied) {
-      const known = migrations[row.version - 1];
-      if (!known || known.name !== row.name) {
-        throw new StoreError('ERR_STORE_MIGRATION_CHANGED', `applied migration ${row.version} "${row.name}" does not match this credbroker`);
-      }
-    }
+    const newest = checkAppliedMigrations(applied, migrations);
     for (const m of migrations.slice(newest)) {
       await client.query(m.sql);
       await client.query('INSERT INTO schema_migrations (version, name) VALUES ($1, $2)', [m.version, m.name]);

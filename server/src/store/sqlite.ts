@@ -8,7 +8,7 @@ import { chainHash, GENESIS_HASH, type ChainedRecord } from '../core/audit-chain
 import type { Revocation } from '../core/revocation.js';
 import type { AuditQuery } from '../ops/types.js';
 import { auditColumns, auditWhere } from './audit-rows.js';
-import { SQLITE_MIGRATIONS, assertMigrationList, type Migration } from './migrations.js';
+import { SQLITE_MIGRATIONS, assertMigrationList, checkAppliedMigrations, type Migration } from './migrations.js';
 import { StoreError, type Lease, type RotationState, type Store } from './types.js';
 
 type Db = Database.Database;
@@ -30,16 +30,7 @@ function migrate(db: Db, migrations: readonly Migration[]): number {
   )`);
   const run = db.transaction(() => {
     const applied = db.prepare('SELECT version, name FROM schema_migrations ORDER BY version').all() as Array<{ version: number; name: string }>;
-    const newest = applied.at(-1)?.version ?? 0;
-    if (newest > migrations.length) {
-      throw new StoreError('ERR_STORE_SCHEMA_TOO_NEW', `store schema version ${newest} is newer than this credbroker (${migrations.length})`);
-    }
-    for (const row of applied) {
-      const known = migrations[row.version - 1];
-      if (!known || known.name !== row.name) {
-        throw new StoreError('ERR_STORE_MIGRATION_CHANGED', `applied migration ${row.version} "${row.name}" does not match this credbroker`);
-      }
-    }
+    const newest = checkAppliedMigrations(applied, migrations);
     const insert = db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)');
     for (const m of migrations.slice(newest)) {
       db.exec(m.sql);
