@@ -2,7 +2,7 @@
 // `credbroker revoke` in one process is enforced by `credbroker serve` in another (same SQLite
 // store); `audit` finds the decisions; `audit verify` catches a row edited with SQL.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -11,30 +11,23 @@ import { startIssuer, type TestIssuer } from '../support/oidc-issuer.js';
 import { startFakeSts, type FakeSts } from '../support/fake-sts.js';
 import { requestCredentials, TEST_AUDIENCE } from '../support/broker.js';
 import { providerClaims } from '../support/fixtures.js';
+import { startServe, until as poll, TEST_AWS_ENV, type ServeProcess } from '../support/serve-process.js';
 
 let issuer: TestIssuer;
 let sts: FakeSts;
-let child: ChildProcess;
+let broker: ServeProcess;
 let url = '';
-let stderr = '';
 const dir = mkdtempSync(path.join(tmpdir(), 'credbroker-ops-'));
 const file = path.join(dir, 'credbroker.yaml');
 const db = path.join(dir, 'store.sqlite');
-const env = { ...process.env, AWS_ACCESS_KEY_ID: 'AKIDBROKERTESTONLY00', AWS_SECRET_ACCESS_KEY: 'broker-test-secret-not-real' };
+const env = { ...process.env, ...TEST_AWS_ENV };
 
 const cli = (args: string[]) =>
   spawnSync(process.execPath, ['--import', 'tsx', 'server/src/cli.ts', ...args, '--config', file], { encoding: 'utf8', env, timeout: 60_000 });
 const exchange = async (extra: Record<string, unknown> = {}) =>
   requestCredentials(url, await issuer.sign({ ...providerClaims('github-actions'), aud: TEST_AUDIENCE, ...extra }));
 
-async function until(predicate: () => boolean | Promise<boolean>, ms = 10_000): Promise<number> {
-  const started = Date.now();
-  while (!(await predicate())) {
-    if (Date.now() - started > ms) throw new Error(`timed out; stderr:\n${stderr.slice(-2000)}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return Date.now() - started;
-}
+const until = (predicate: () => boolean | Promise<boolean>) => poll(predicate, 10_000, () => broker.stderr());
 
 beforeAll(async () => {
   [issuer, sts] = await Promise.all([startIssuer(), startFakeSts()]);
@@ -54,14 +47,12 @@ beforeAll(async () => {
       '    allow: [{ issuer: github, claims: { repository_owner_id: "9919", repository_id: "487920697" } }]',
     ].join('\n'),
   );
-  child = spawn(process.execPath, ['--import', 'tsx', 'server/src/cli.ts', 'serve', '--config', file], { stdio: ['ignore', 'ignore', 'pipe'], env });
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  await until(() => /"url":"http/.test(stderr), 30_000);
-  url = /"url":"(http:\/\/[^"]+)"/.exec(stderr)![1]!;
+  broker = await startServe(file);
+  url = broker.url;
 });
 
 afterAll(async () => {
-  child?.kill('SIGTERM');
+  await broker?.stop();
   await Promise.all([issuer?.close(), sts?.close()]);
 });
 

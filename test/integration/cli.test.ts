@@ -1,11 +1,12 @@
 // The broker as users start it: `credbroker serve` and `credbroker config validate` as real
 // processes, with real config files.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startIssuer, type TestIssuer } from '../support/oidc-issuer.js';
+import { startServe } from '../support/serve-process.js';
 
 const cli = ['--import', 'tsx', 'server/src/cli.ts'];
 const dir = mkdtempSync(path.join(tmpdir(), 'credbroker-cli-'));
@@ -98,23 +99,9 @@ describe('credbroker serve', () => {
         '    allow: [{ issuer: local, claims: { repository_id: "1" } }]',
       ].join('\n'),
     );
-    const child = spawn(process.execPath, [...cli, 'serve', '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stderr = '';
-    const url = await new Promise<string>((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`no listening line: ${stderr}`)), 30_000);
-      child.stderr.on('data', (d: Buffer) => {
-        stderr += d.toString();
-        const m = /"url":"(http:\/\/[^"]+)"/.exec(stderr);
-        if (m) {
-          clearTimeout(t);
-          resolve(m[1]!);
-        }
-      });
-    });
-    expect((await fetch(`${url}/healthz`)).status).toBe(200);
-    expect((await fetch(`${url}/readyz`)).status).toBe(200);
-    const exit = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
-    child.kill('SIGTERM');
-    expect(await exit).toBe(0);
+    const broker = await startServe(file);
+    expect((await fetch(`${broker.url}/healthz`)).status).toBe(200);
+    expect((await fetch(`${broker.url}/readyz`)).status).toBe(200);
+    expect(await broker.stop('SIGTERM')).toBe(0);
   });
 });

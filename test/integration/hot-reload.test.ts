@@ -1,7 +1,6 @@
 // Hot reload as an operator does it: edit the file, send SIGHUP (or just save). A bad file is
 // rejected with a log line and a metric while the running policy keeps serving.
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync, renameSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -9,12 +8,12 @@ import { startIssuer, type TestIssuer } from '../support/oidc-issuer.js';
 import { startFakeSts, type FakeSts } from '../support/fake-sts.js';
 import { requestCredentials, TEST_AUDIENCE } from '../support/broker.js';
 import { providerClaims } from '../support/fixtures.js';
+import { startServe, until as poll, type ServeProcess } from '../support/serve-process.js';
 
 let issuer: TestIssuer;
 let sts: FakeSts;
-let child: ChildProcess;
+let broker: ServeProcess;
 let url = '';
-let stderr = '';
 const dir = mkdtempSync(path.join(tmpdir(), 'credbroker-reload-'));
 const file = path.join(dir, 'credbroker.yaml');
 
@@ -41,13 +40,7 @@ function replaceConfig(text: string): void {
 const exchangeFor = async (repositoryId: string) =>
   (await requestCredentials(url, await issuer.sign({ ...providerClaims('github-actions'), aud: TEST_AUDIENCE, repository_id: repositoryId }))).status;
 
-async function until(predicate: () => boolean | Promise<boolean>, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await predicate())) {
-    if (Date.now() > deadline) throw new Error(`timed out; stderr:\n${stderr.slice(-2000)}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+const until = (predicate: () => boolean | Promise<boolean>) => poll(predicate, 10_000, () => broker.stderr());
 
 const reloads = async (outcome: string) => {
   const m = new RegExp(`credbroker_config_reloads_total\\{outcome="${outcome}"\\} (\\d+)`).exec(await (await fetch(`${url}/metrics`)).text());
@@ -57,18 +50,12 @@ const reloads = async (outcome: string) => {
 beforeAll(async () => {
   [issuer, sts] = await Promise.all([startIssuer(), startFakeSts()]);
   writeFileSync(file, configText('111'));
-  child = spawn(process.execPath, ['--import', 'tsx', 'server/src/cli.ts', 'serve', '--config', file], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-    // The local STS responder does not check signatures, but the SDK must have something to sign with.
-    env: { ...process.env, AWS_ACCESS_KEY_ID: 'AKIDBROKERTESTONLY00', AWS_SECRET_ACCESS_KEY: 'broker-test-secret-not-real' },
-  });
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  await until(() => /"url":"http/.test(stderr), 30_000);
-  url = /"url":"(http:\/\/[^"]+)"/.exec(stderr)![1]!;
+  broker = await startServe(file);
+  url = broker.url;
 });
 
 afterAll(async () => {
-  child?.kill('SIGTERM');
+  await broker?.stop();
   await Promise.all([issuer?.close(), sts?.close()]);
 });
 
@@ -76,7 +63,7 @@ it('applies a valid change on SIGHUP', async () => {
   expect(await exchangeFor('111')).toBe(200);
   expect(await exchangeFor('222')).toBe(403);
   writeFileSync(file, configText('222'));
-  child.kill('SIGHUP');
+  broker.child.kill('SIGHUP');
   await until(async () => (await reloads('applied')) >= 1);
   expect(await exchangeFor('222')).toBe(200);
   expect(await exchangeFor('111')).toBe(403);
@@ -85,10 +72,10 @@ it('applies a valid change on SIGHUP', async () => {
 it('rejects a bad file with a log line and a metric, and keeps the running policy', async () => {
   const rejectedBefore = await reloads('rejected');
   replaceConfig(configText('333').replace('arn:aws:iam::123456789012:role/credbroker/deploy', 'not-an-arn'));
-  child.kill('SIGHUP');
+  broker.child.kill('SIGHUP');
   await until(async () => (await reloads('rejected')) > rejectedBefore);
-  expect(stderr).toMatch(/config reload rejected; the running config stays in effect/);
-  expect(stderr).toContain('roles.deploy.arn');
+  expect(broker.stderr()).toMatch(/config reload rejected; the running config stays in effect/);
+  expect(broker.stderr()).toContain('roles.deploy.arn');
   expect(await exchangeFor('222')).toBe(200);
   expect(await exchangeFor('333')).toBe(403);
 });
