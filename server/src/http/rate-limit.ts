@@ -1,7 +1,7 @@
 // Rate limits on the public exchange endpoint: per client IP and per identity (issuer + subject of
 // the presented token). The identity is read from the token *before* verification on purpose:
 // a forged token cannot get credentials anyway, and spraying invented subjects is caught by the
-// per-IP limit. With several replicas, hand in a store shared across them (issue: shared store).
+// per-IP limit. With several replicas, hand in a store shared across them.
 import { rateLimit, ipKeyGenerator, type Store } from 'express-rate-limit';
 import type express from 'express';
 import { createHash } from 'node:crypto';
