@@ -75,8 +75,9 @@ Output
   --profile NAME             profile name for --format profile (default credbroker) CREDBROKER_PROFILE
   --credentials-file PATH    for --format profile (default $AWS_SHARED_CREDENTIALS_FILE or ~/.aws/credentials)
                                                                                   CREDBROKER_CREDENTIALS_FILE
-  --cache-dir DIR            credential-process cache (default $XDG_CACHE_HOME/credbroker or ~/.cache/credbroker)
-                                                                                  CREDBROKER_CACHE_DIR
+  --cache-dir DIR            credential-process cache (default: a directory per job under $RUNNER_TEMP,
+                             $AGENT_TEMPDIRECTORY, $XDG_CACHE_HOME/credbroker or ~/.cache/credbroker;
+                             entries are served only to the identity that obtained them) CREDBROKER_CACHE_DIR
   --refresh-before SECONDS   credential-process: re-exchange when fewer seconds remain (default 600)
                                                                                   CREDBROKER_REFRESH_BEFORE
   --no-cache                 credential-process: always exchange, never read or write the cache
@@ -278,9 +279,8 @@ export function parseOptions(argv, env) {
     credentialsFile:
       pick('credentials-file', 'CREDBROKER_CREDENTIALS_FILE') ??
       (env.AWS_SHARED_CREDENTIALS_FILE || path.join(home, '.aws', 'credentials')),
-    cacheDir:
-      pick('cache-dir', 'CREDBROKER_CACHE_DIR') ??
-      path.join(env.XDG_CACHE_HOME || path.join(home, '.cache'), 'credbroker'),
+    cacheDir: pick('cache-dir', 'CREDBROKER_CACHE_DIR'),
+    defaultCacheBase: path.join(env.XDG_CACHE_HOME || path.join(home, '.cache'), 'credbroker'),
     refreshBeforeMs: refreshBefore * 1000,
     noCache: Boolean(v['no-cache']),
     noMask: Boolean(v['no-mask']) || env.CREDBROKER_NO_MASK === '1',
@@ -534,6 +534,19 @@ export function detectProvider(env) {
  * token (needed after a replay, or for credential-process re-exchange).
  */
 export function tokenSource(opts, env) {
+  const inner = providerTokenSource(opts, env);
+  const tracked = {
+    ...inner,
+    lastToken: undefined,
+    get: async () => {
+      tracked.lastToken = await inner.get();
+      return tracked.lastToken;
+    },
+  };
+  return tracked;
+}
+
+function providerTokenSource(opts, env) {
   const name = opts.provider ?? (opts.tokenFile || opts.tokenEnv ? 'generic' : detectProvider(env));
   const net = { retries: Math.min(opts.retries, 3), timeoutMs: opts.timeoutMs };
   const envOrFile = (defaultEnv, hint) => () =>
@@ -945,9 +958,107 @@ async function emit(opts, env, c) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// credential-process cache: a private 0600 file per (broker, role, duration, audience, provider);
-// re-exchange only when the cached credentials are close to expiry.
+// credential-process cache: a private 0600 file per (broker, role, duration, audience, token
+// source, identity), in a per-job directory by default; re-exchange only near expiry.
+//
+// An entry is bound to the identity that obtained it, and is served only to that identity:
+// - a token the job cannot renew (GitLab, Jenkins, Bitbucket, HCP Terraform, --token-env/-file):
+//   issuer, subject, job id and the SHA-256 of the token itself;
+// - a provider that mints a token per call (GitHub, Buildkite, Azure, CircleCI's CLI): the job id
+//   and the SHA-256 of the job's own minting credential (e.g. $ACTIONS_ID_TOKEN_REQUEST_TOKEN),
+//   which no other job holds.
+// So a later job on a persistent runner (a fork PR the broker would deny, say) never gets an
+// earlier job's credentials: its identity differs, the broker is asked, and its answer stands.
 // ---------------------------------------------------------------------------------------------
+const sha256 = (text) => createHash('sha256').update(text).digest('hex');
+
+/** The CI's own variables naming this job (for the per-job cache directory and the binding). */
+const JOB_ID_VARS = {
+  github: ['GITHUB_RUN_ID', 'GITHUB_RUN_ATTEMPT', 'GITHUB_JOB'],
+  gitlab: ['CI_JOB_ID'],
+  circleci: ['CIRCLE_WORKFLOW_JOB_ID'],
+  buildkite: ['BUILDKITE_JOB_ID'],
+  bitbucket: ['BITBUCKET_STEP_UUID'],
+  jenkins: ['BUILD_TAG'],
+  azure: ['SYSTEM_JOBID', 'BUILD_BUILDID'],
+  terraform: ['TFC_RUN_ID'],
+};
+/** Per-job secrets that mint tokens, for providers whose token changes on every call. */
+const MINT_CREDENTIAL_VARS = {
+  github: 'ACTIONS_ID_TOKEN_REQUEST_TOKEN',
+  buildkite: 'BUILDKITE_AGENT_ACCESS_TOKEN',
+  azure: 'SYSTEM_ACCESSTOKEN',
+  circleci: 'CIRCLE_OIDC_TOKEN_V2',
+};
+/** CI-provided per-job temporary directories, emptied between jobs. */
+const JOB_TEMP_VARS = { github: 'RUNNER_TEMP', azure: 'AGENT_TEMPDIRECTORY' };
+
+function jobIdOf(provider, env) {
+  const values = (JOB_ID_VARS[provider] ?? []).map((k) => env[k] ?? '');
+  return values.some(Boolean) ? values.join('/') : undefined;
+}
+
+/** The claims of a JWT, not verified (the broker verifies): only to record whom an entry is for. */
+function unverifiedClaims(token) {
+  const claims = parseJson(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8'));
+  return claims && typeof claims === 'object' ? claims : {};
+}
+const claimString = (v) => (typeof v === 'string' || typeof v === 'number' ? clean(String(v), 200) : undefined);
+
+/**
+ * Who is asking: the identity an entry must match, and the token to exchange when it was read to
+ * find out (a token the job cannot renew). Undefined when nothing binds the caller to a job
+ * (a minting provider without its per-job credential): then nothing is cached.
+ */
+async function callerIdentity(source, env) {
+  const job = jobIdOf(source.name, env);
+  if (!source.canMint) {
+    const token = await source.get();
+    const claims = unverifiedClaims(token);
+    return { token, identity: { provider: source.name, iss: claimString(claims.iss), sub: claimString(claims.sub), job, token_sha256: sha256(token) } };
+  }
+  const credential = env[MINT_CREDENTIAL_VARS[source.name] ?? ''];
+  if (!credential) return undefined;
+  return { identity: { provider: source.name, job, job_credential_sha256: sha256(credential) } };
+}
+
+const IDENTITY_KEYS = ['provider', 'iss', 'sub', 'job', 'token_sha256', 'job_credential_sha256'];
+const sameIdentity = (a, b) => Boolean(a && b && typeof a === 'object') && IDENTITY_KEYS.every((k) => (a[k] ?? null) === (b[k] ?? null));
+
+/**
+ * The cache directory: --cache-dir as given; by default one directory per job, under the CI's own
+ * per-job temp directory where it has one ($RUNNER_TEMP, $AGENT_TEMPDIRECTORY), else under
+ * $XDG_CACHE_HOME/credbroker or ~/.cache/credbroker.
+ */
+function cacheDirFor(opts, env, provider, identity) {
+  if (opts.cacheDir) return { dir: opts.cacheDir, base: undefined };
+  const jobTemp = env[JOB_TEMP_VARS[provider] ?? ''];
+  const base = jobTemp ? path.join(jobTemp, 'credbroker') : opts.defaultCacheBase;
+  const job = identity.job ?? identity.token_sha256 ?? identity.job_credential_sha256;
+  return { dir: path.join(base, `job-${sha256(JSON.stringify([provider, job])).slice(0, 16)}`), base };
+}
+
+/** Removes other jobs' directories older than any session can live (their credentials expired). */
+function pruneOldJobDirs(base, keep) {
+  const cutoff = Date.now() - 13 * 3600_000;
+  let names = [];
+  try {
+    names = fs.readdirSync(base);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    if (!/^job-[0-9a-f]{16}$/.test(name) || path.join(base, name) === keep) continue;
+    try {
+      const st = fs.lstatSync(path.join(base, name));
+      const own = typeof process.getuid !== 'function' || st.uid === process.getuid();
+      if (st.isDirectory() && own && st.mtimeMs < cutoff) fs.rmSync(path.join(base, name), { recursive: true, force: true });
+    } catch {
+      /* raced with another job: fine */
+    }
+  }
+}
+
 function cacheDirUsable(dir) {
   try {
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -961,8 +1072,11 @@ function cacheDirUsable(dir) {
   }
 }
 
-/** The cached entry and how long it has left, or undefined (absent, not private, malformed, expired). */
-function readCache(file) {
+/**
+ * The cached entry and how long it has left, or undefined (absent, not private, malformed,
+ * expired, or obtained by another identity).
+ */
+function readCache(file, identity) {
   let fd;
   try {
     fd = fs.openSync(file, fs.constants.O_RDONLY | (fs.constants.O_NOFOLLOW ?? 0));
@@ -974,6 +1088,10 @@ function readCache(file) {
     }
     const c = parseJson(fs.readFileSync(fd, 'utf8'));
     if (!c || typeof c !== 'object' || c.Version !== 1) return undefined;
+    if (!sameIdentity(c.Identity, identity)) {
+      debug('cache entry ignored: obtained by another identity');
+      return undefined;
+    }
     for (const k of ['AccessKeyId', 'SecretAccessKey', 'SessionToken']) {
       if (typeof c[k] !== 'string' || !CREDENTIAL_CHARS.test(c[k])) return undefined;
     }
@@ -1029,26 +1147,34 @@ async function withLock(lockFile, fn) {
 }
 
 async function credentialProcess(opts, env) {
-  const source = () => tokenSource(opts, env);
-  if (opts.noCache) return render['credential-process'](await exchange(opts, source()));
-  const problem = cacheDirUsable(opts.cacheDir);
-  if (problem) {
-    debug(`cache directory ${opts.cacheDir} ${problem}: not caching`);
-    return render['credential-process'](await exchange(opts, source()));
+  const source = tokenSource(opts, env);
+  if (opts.noCache) return render['credential-process'](await exchange(opts, source));
+  const caller = await callerIdentity(source, env);
+  if (!caller) {
+    debug(`no per-job credential of ${source.name} to bind a cache entry to: not caching`);
+    return render['credential-process'](await exchange(opts, source));
   }
-  const key = createHash('sha256')
-    .update(JSON.stringify([opts.url, opts.role, opts.duration ?? null, opts.audience, opts.provider ?? null, opts.tokenEnv ?? null, opts.tokenFile ?? null]))
-    .digest('hex')
-    .slice(0, 32);
-  const file = path.join(opts.cacheDir, `${key}.json`);
-  const hit = readCache(file);
+  const { identity } = caller;
+  // A token read to identify the caller is the one to exchange (it is the same on every read).
+  const exchangeSource = caller.token ? { ...source, get: async () => caller.token } : source;
+  const { dir, base } = cacheDirFor(opts, env, source.name, identity);
+  const problem = cacheDirUsable(dir);
+  if (problem) {
+    debug(`cache directory ${dir} ${problem}: not caching`);
+    return render['credential-process'](await exchange(opts, exchangeSource));
+  }
+  const key = sha256(
+    JSON.stringify([opts.url, opts.role, opts.duration ?? null, opts.audience, opts.provider ?? null, opts.tokenEnv ?? null, opts.tokenFile ?? null, identity.token_sha256 ?? identity.job_credential_sha256]),
+  ).slice(0, 32);
+  const file = path.join(dir, `${key}.json`);
+  const hit = readCache(file, identity);
   if (isFresh(hit, opts)) return render['credential-process'](hit.creds);
   return withLock(`${file}.lock`, async () => {
-    const cached = readCache(file); // another process may have refreshed meanwhile
+    const cached = readCache(file, identity); // another process may have refreshed meanwhile
     if (isFresh(cached, opts)) return render['credential-process'](cached.creds);
     let c;
     try {
-      c = await exchange(opts, source());
+      c = await exchange(opts, exchangeSource);
     } catch (e) {
       // A re-exchange that fails for want of a fresh token (env-var providers) or a reachable
       // broker should not cut a job off while its credentials still work. A denial (403: revoked,
@@ -1061,8 +1187,15 @@ async function credentialProcess(opts, env) {
       throw e;
     }
     const out = render['credential-process'](c);
+    const entry = { ...JSON.parse(out), Identity: identity };
+    if (!caller.token && source.lastToken) {
+      // Minted per call: who the last token named, for --status (the binding is the job credential).
+      const claims = unverifiedClaims(source.lastToken);
+      entry.IssuedTo = { iss: claimString(claims.iss), sub: claimString(claims.sub) };
+    }
     try {
-      writePrivateFile(file, out);
+      writePrivateFile(file, `${JSON.stringify(entry)}\n`);
+      if (base) pruneOldJobDirs(base, dir);
     } catch {
       debug('could not write the cache file: continuing without it');
     }

@@ -24,7 +24,14 @@ beforeEach(() => {
 });
 afterEach(() => home.cleanup());
 
-const cacheDir = () => path.join(home.dir, '.cache', 'credbroker');
+const cacheBase = () => path.join(home.dir, '.cache', 'credbroker');
+/** The one per-job directory under the default cache location. */
+const cacheDir = () => {
+  const jobs = readdirSync(cacheBase());
+  expect(jobs).toHaveLength(1);
+  expect(jobs[0]).toMatch(/^job-[0-9a-f]{16}$/);
+  return path.join(cacheBase(), jobs[0]!);
+};
 const common = () => ({ HOME: home.dir, CREDBROKER_URL: broker.url, CREDBROKER_ROLE: 'deploy', CREDBROKER_FORMAT: 'credential-process' });
 const gitlab = (token: string) => ({ ...common(), GITLAB_CI: 'true', CREDBROKER_ID_TOKEN: token });
 const gh = () => ({ ...common(), ...github.env });
@@ -46,6 +53,7 @@ describe('the cache', () => {
     const [file] = readdirSync(cacheDir());
     expect(fileMode(path.join(cacheDir(), file!))).toBe(0o600);
     expect(fileMode(cacheDir())).toBe(0o700);
+    expect(fileMode(cacheBase())).toBe(0o700);
   });
 
   it('re-exchanges near expiry, with a fresh token from the GitHub endpoint each time', async () => {
@@ -135,7 +143,7 @@ describe('the cache', () => {
     const [, n1] = await calls(() => runClient(['--no-cache'], gh()));
     const [, n2] = await calls(() => runClient(['--no-cache'], gh()));
     expect([n1, n2]).toEqual([1, 1]);
-    expect(existsSync(cacheDir())).toBe(false);
+    expect(existsSync(cacheBase())).toBe(false);
   });
 
   it('parallel invocations (as AWS tools make) exchange once and share the result', async () => {
@@ -145,5 +153,67 @@ describe('the cache', () => {
     expect(n).toBe(1);
     expect(new Set(results.map((r) => r.stdout)).size).toBe(1);
     expect(readdirSync(cacheDir()).filter((f) => f.endsWith('.lock') || f.endsWith('.tmp'))).toEqual([]);
+  });
+});
+
+describe('binding to the identity that obtained the credentials', () => {
+  it('does not serve a cached entry to another token, even with the same job id: the broker is asked', async () => {
+    const a = { ...gitlab(fakeJwt({ iss: 'https://gitlab.example', sub: 'project_path:g/p:ref_type:branch:ref:main', p: 'A' })), CI_JOB_ID: '41' };
+    const b = { ...gitlab(fakeJwt({ iss: 'https://gitlab.example', sub: 'project_path:g/fork:ref_type:branch:ref:x', p: 'B' })), CI_JOB_ID: '41' };
+    const [ra, n1] = await calls(() => runClient([], a));
+    const [rb, n2] = await calls(() => runClient([], b));
+    expect([ra.code, rb.code]).toEqual([EXIT.OK, EXIT.OK]);
+    expect([n1, n2]).toEqual([1, 1]);
+    expect(JSON.parse(rb.stdout).AccessKeyId).not.toBe(JSON.parse(ra.stdout).AccessKeyId);
+    expect(broker.requests.at(-1)!.token).toBe(b.CREDBROKER_ID_TOKEN);
+  });
+
+  it('keeps one directory per job by default, and records whom an entry is for (no token, only its hash)', async () => {
+    const token = fakeJwt({ iss: 'https://gitlab.example', sub: 'project_path:g/p' });
+    expect((await runClient([], { ...gitlab(token), CI_JOB_ID: '1' })).code).toBe(EXIT.OK);
+    expect((await runClient([], { ...gitlab(fakeJwt({ p: 'other job' })), CI_JOB_ID: '2' })).code).toBe(EXIT.OK);
+    const jobs = readdirSync(cacheBase());
+    expect(jobs).toHaveLength(2);
+    const entries = jobs.flatMap((j) => readdirSync(path.join(cacheBase(), j)).map((f) => readFileSync(path.join(cacheBase(), j, f), 'utf8')));
+    const first = entries.map((e) => JSON.parse(e)).find((e) => e.Identity.job === '1');
+    expect(first.Identity).toEqual({ provider: 'gitlab', iss: 'https://gitlab.example', sub: 'project_path:g/p', job: '1', token_sha256: expect.stringMatching(/^[0-9a-f]{64}$/) });
+    expect(entries.some((e) => e.includes(token))).toBe(false);
+  });
+
+  it('ignores an entry planted under the expected name for another identity', async () => {
+    const env = gitlab(fakeJwt({ p: 'planted' }));
+    const first = await runClient([], env);
+    expect(first.code).toBe(EXIT.OK);
+    const file = path.join(cacheDir(), readdirSync(cacheDir())[0]!);
+    const entry = JSON.parse(readFileSync(file, 'utf8'));
+    writeFileSync(file, JSON.stringify({ ...entry, AccessKeyId: 'FAKEKEYIDPLANTED', Identity: { ...entry.Identity, token_sha256: '0'.repeat(64) } }), { mode: 0o600 });
+    const [r, n] = await calls(() => runClient([], env));
+    // Not served: the client asked the broker, which calls the (spent) token a replay.
+    expect(n).toBe(1);
+    expect(r.stdout).not.toContain('FAKEKEYIDPLANTED');
+    expect(r.code).toBe(EXIT.TOKEN_REJECTED);
+  });
+
+  it('GitHub: binds to the job\'s own request token, so another job (another request token) is not served from the cache', async () => {
+    const other = await startGithubTokenEndpoint(fakeMint('github-other-job'));
+    try {
+      const [, n1] = await calls(() => runClient([], gh()));
+      const [, n2] = await calls(() => runClient([], gh()));
+      const [r, n3] = await calls(() => runClient([], { ...common(), ...other.env }));
+      expect(r.code).toBe(EXIT.OK);
+      expect([n1, n2, n3]).toEqual([1, 0, 1]);
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('GitHub: puts the cache in the job\'s $RUNNER_TEMP, which the runner empties between jobs', async () => {
+    const runnerTemp = path.join(home.dir, 'runner-temp');
+    const r = await runClient([], { ...gh(), RUNNER_TEMP: runnerTemp, GITHUB_RUN_ID: '77', GITHUB_RUN_ATTEMPT: '1', GITHUB_JOB: 'deploy' });
+    expect(r.code).toBe(EXIT.OK);
+    expect(existsSync(cacheBase())).toBe(false);
+    const [job] = readdirSync(path.join(runnerTemp, 'credbroker'));
+    const [file] = readdirSync(path.join(runnerTemp, 'credbroker', job!));
+    expect(JSON.parse(readFileSync(path.join(runnerTemp, 'credbroker', job!, file!), 'utf8')).Identity).toMatchObject({ provider: 'github', job: '77/1/deploy' });
   });
 });

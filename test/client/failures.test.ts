@@ -213,6 +213,7 @@ describe('usage errors (exit 2, no token spent)', () => {
     ['no broker URL', [], { CREDBROKER_URL: undefined }, /the broker URL is required/],
     ['no role', [], { CREDBROKER_ROLE: undefined }, /the role is required/],
     ['plain http to a remote host', ['--url', 'http://broker.example.com'], {}, /must use https/],
+    ['plain http to a host that only starts like a loopback address', ['--url', 'http://127.0.0.1.attacker.example'], {}, /must use https/],
     ['credentials in the URL', ['--url', 'https://user:pw@broker.example.com'], {}, /must not contain credentials/],
     ['a duration out of range', ['--duration', '60'], {}, /--duration must be between 900 and 43200/],
     ['an unknown format', ['--format', 'yaml'], {}, /--format must be one of/],
