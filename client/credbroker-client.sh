@@ -223,10 +223,13 @@ fetch_endpoint() {
     case $curl_rc:$http_code in
       0:429 | 0:408 | 0:5??) _why="HTTP $http_code" ;;
       0:*) die 3 "$_name token endpoint answered HTTP $http_code" ;;
-      *) _why="curl exit $curl_rc" ;;
+      6:*) _why="cannot resolve the host" ;;
+      7:*) _why="cannot connect" ;;
+      28:*) _why="timed out after ${timeout}s" ;;
+      *) _why="connection lost" ;;
     esac
     [ "$_i" -lt "$retries" ] && [ "$_i" -lt 3 ] || die 3 "$_name token endpoint failed: $_why"
-    debug "$_name token endpoint: $_why"
+    debug "$_name token endpoint: $_why (curl exit $curl_rc)"
     _i=$((_i + 1))
     sleep_backoff "$_i" "$(header_val retry-after "$tmp/tokh" | tr -cd 0-9)"
   done
@@ -309,12 +312,16 @@ while :; do
 
   code=''; request_id=''; message=''
   if [ "$curl_rc" = 0 ]; then
-    code=$(json_str code "$tmp/body" | tr -cd 'A-Z0-9_' | cut -c1-60)
-    request_id=$(json_str request_id "$tmp/body" | tr -cd 'A-Za-z0-9._:-' | cut -c1-100)
+    # Only the broker's envelope {"error":{"code","message","request_id"}} is read: another server's
+    # JSON (a proxy's {"message": …}) says nothing about the broker, as in the Node client.
+    tr -d '\r\n' <"$tmp/body" | sed -n 's/^[[:space:]]*{[[:space:]]*"error"[[:space:]]*:[[:space:]]*{\(.*\)}[[:space:]]*}[[:space:]]*$/\1/p' >"$tmp/envelope"
+    code=$(json_str code "$tmp/envelope" | tr -cd 'A-Z0-9_' | cut -c1-60)
+    request_id=$(json_str request_id "$tmp/envelope" | tr -cd 'A-Za-z0-9._:-' | cut -c1-100)
     [ -n "$request_id" ] || request_id=$(header_val x-request-id "$tmp/hdr" | tr -cd 'A-Za-z0-9._:-' | cut -c1-100)
-    message=$(json_str message "$tmp/body" | tr -cd '[:print:]' | cut -c1-200)
+    message=$(json_str message "$tmp/envelope" | tr -cd '[:print:]' | cut -c1-200)
   fi
-  meta="code ${code:--}, request id ${request_id:--}, HTTP $http_code"
+  # "code X, request id Y, HTTP N" with absent parts left out: the Node client's words exactly.
+  meta="${code:+code $code, }${request_id:+request id $request_id, }HTTP $http_code"
   detail=${message:+: $message}
 
   retry_after=''
@@ -329,7 +336,7 @@ while :; do
       fi
       hint=''
       if { [ "$code" = ERR_TOKEN_REPLAYED ] || [ "$code" = ERR_TOKEN_EXPIRED ]; } && [ "$can_mint" = 0 ]; then
-        hint="; $provider cannot mint a fresh token from within the job${history:+ (an earlier attempt failed: $history)} - re-run the job"
+        hint="; $provider cannot mint a fresh token from within the job${history:+ (an earlier attempt failed: $history)}; re-run the job"
       fi
       die 4 "the broker rejected the OIDC token$detail$hint ($meta)" ;;
     0:403) die 5 "access denied by the broker$detail ($meta)" ;;
@@ -341,9 +348,11 @@ while :; do
     0:429 | 0:408 | 0:5??) why="HTTP $http_code"; retry_after=$(header_val retry-after "$tmp/hdr" | tr -cd 0-9) ;;
     0:3??) die 7 "the broker answered a redirect; check --url ($meta)" ;;
     0:*) die 7 "the broker rejected the request$detail ($meta)" ;;
-    6:* | 7:*) spent=0; why="curl exit $curl_rc (cannot connect)" ;;
+    6:*) spent=0; why="cannot resolve the host" ;;
+    7:*) spent=0; why="cannot connect" ;;
     28:*) why="timed out after ${timeout}s" ;;
-    *) why="curl exit $curl_rc" ;;
+    35:* | 51:* | 53:* | 54:* | 58:* | 59:* | 60:* | 64:* | 66:* | 77:* | 80:* | 82:* | 83:* | 90:* | 91:*) why="TLS error" ;;
+    *) why="connection lost" ;;
   esac
   if [ -n "$retry_after" ] && [ "$retry_after" -gt 120 ]; then
     die 6 "broker unavailable (asked to retry after ${retry_after}s)$detail ($meta)"
@@ -352,7 +361,7 @@ while :; do
     if [ "$curl_rc" = 0 ]; then die 6 "broker unavailable after $((attempt + 1)) attempt(s)$detail ($meta)"; fi
     die 6 "broker $url unavailable after $((attempt + 1)) attempt(s): $why"
   fi
-  debug "broker: $why"
+  debug "broker: $why (curl exit $curl_rc)"
   history=$why
   attempt=$((attempt + 1))
   sleep_backoff "$attempt" "$retry_after"
