@@ -874,7 +874,7 @@ async function run(env = process.env, out = (t) => process.stdout.write(t)) {
 `);
     return EXIT.OK;
   } catch (e) {
-    const message = e instanceof ClientError ? describeError(e) : `internal error: ${clean(e instanceof Error ? `${e.name}: ${e.message}` : "unknown", 300)}`;
+    const message = e instanceof ClientError ? describeError(e).replace(" (see --help)", "") : `internal error: ${clean(e instanceof Error ? `${e.name}: ${e.message}` : "unknown", 300)}`;
     out(`::error title=credbroker::${escapeData(message)}
 `);
     return e instanceof ClientError ? e.exitCode : EXIT.INTERNAL;

@@ -88,7 +88,8 @@ export async function run(env = process.env, out = (t) => process.stdout.write(t
     out(`credbroker: credentials${c.AssumedRoleArn ? ` for ${clean(c.AssumedRoleArn, 300)}` : ''} expire at ${c.Expiration} (${output === 'env' ? 'in the environment of the next steps' : `profile ${opts.profile}`})\n`);
     return EXIT.OK;
   } catch (e) {
-    const message = e instanceof ClientError ? describeError(e) : `internal error: ${clean(e instanceof Error ? `${e.name}: ${e.message}` : 'unknown', 300)}`;
+    // usage() points at --help, which an action has not: the inputs are in action.yml.
+    const message = e instanceof ClientError ? describeError(e).replace(' (see --help)', '') : `internal error: ${clean(e instanceof Error ? `${e.name}: ${e.message}` : 'unknown', 300)}`;
     out(`::error title=credbroker::${escapeData(message)}\n`);
     return e instanceof ClientError ? e.exitCode : EXIT.INTERNAL;
   }
