@@ -3,7 +3,6 @@
 // real tokens, moto; a TCP front we can switch off (refused) or make hang sits between client and
 // broker. Every call here is in the refresh window (--refresh-before 43200 > the 900 s session).
 import { afterAll, beforeAll, beforeEach, afterEach, describe, expect, it } from 'vitest';
-import net from 'node:net';
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { startGithubTokenEndpoint, type GithubTokenEndpoint } from '../support/ci-providers/index.js';
@@ -11,55 +10,7 @@ import { TEST_AUDIENCE } from '../support/broker.js';
 import { providerClaims } from '../support/fixtures.js';
 import { EXIT, expectNoSecrets, runClient, tempDir } from './helpers.js';
 import { startStack, type Stack } from './stack.js';
-
-/** A TCP front for the broker: `up` forwards, `down` refuses connections, `hang` accepts and never answers. */
-interface Front {
-  url: string;
-  connections: number;
-  set(state: 'up' | 'down' | 'hang'): Promise<void>;
-  close(): Promise<void>;
-}
-
-async function startFront(target: string): Promise<Front> {
-  const { hostname, port: targetPort } = new URL(target);
-  let state: 'up' | 'down' | 'hang' = 'up';
-  const sockets = new Set<net.Socket>();
-  let server: net.Server | undefined;
-  let port = 0;
-  const front: Front = {
-    url: '',
-    connections: 0,
-    set: async (next) => {
-      state = next;
-      if (next === 'down' && server) {
-        for (const s of sockets) s.destroy();
-        await new Promise<void>((resolve) => server!.close(() => resolve()));
-        server = undefined;
-      } else if (next !== 'down' && !server) await listen();
-    },
-    close: async () => front.set('down'),
-  };
-  const listen = () =>
-    new Promise<void>((resolve) => {
-      server = net.createServer((socket) => {
-        front.connections += 1;
-        sockets.add(socket);
-        socket.on('close', () => sockets.delete(socket));
-        socket.on('error', () => {});
-        if (state === 'hang') return;
-        const upstream = net.connect(Number(targetPort), hostname);
-        upstream.on('error', () => socket.destroy());
-        socket.pipe(upstream).pipe(socket);
-      });
-      server.listen(port, '127.0.0.1', () => {
-        port = (server!.address() as net.AddressInfo).port;
-        resolve();
-      });
-    });
-  await listen();
-  front.url = `http://127.0.0.1:${port}`;
-  return front;
-}
+import { startFront, type Front } from './tcp-front.js';
 
 let stack: Stack;
 let github: GithubTokenEndpoint;
