@@ -275,7 +275,6 @@ function parseOptions(argv, env) {
 
 // client/src/providers.mjs
 import fs from "node:fs";
-import { spawn } from "node:child_process";
 
 // client/src/transport.mjs
 import http from "node:http";
@@ -461,7 +460,8 @@ async function fromEndpoint(name, url, init, extract, opts) {
   if (typeof token !== "string") throw tokenError(`${name} token endpoint ${where(url)} returned no token`);
   return checkJwt(token, `the ${name} token endpoint's answer`);
 }
-function runCommand(cmd, args, timeoutMs, input2) {
+async function runCommand(cmd, args, timeoutMs, input2) {
+  const { spawn } = await import("node:child_process");
   return new Promise((resolve, reject) => {
     let child;
     try {
@@ -737,11 +737,11 @@ async function exchange(opts, source, hooks = {}) {
 // client/src/files.mjs
 import fs2 from "node:fs";
 import path2 from "node:path";
-import { randomBytes } from "node:crypto";
 var outputError = (file, e) => new ClientError(EXIT.OUTPUT, `cannot write ${file}: ${e && e.code ? e.code : e instanceof Error ? e.message : "error"}`);
+var randomHex = (bytes) => Buffer.from(globalThis.crypto.getRandomValues(new Uint8Array(bytes))).toString("hex");
 function writePrivateFile(file, content) {
   const dir = path2.dirname(path2.resolve(file));
-  const tmp = path2.join(dir, `.${path2.basename(file)}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`);
+  const tmp = path2.join(dir, `.${path2.basename(file)}.${process.pid}.${randomHex(6)}.tmp`);
   try {
     fs2.mkdirSync(dir, { recursive: true, mode: 448 });
     const fd = fs2.openSync(tmp, fs2.constants.O_WRONLY | fs2.constants.O_CREAT | fs2.constants.O_EXCL, 384);

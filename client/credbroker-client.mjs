@@ -277,7 +277,6 @@ function parseOptions(argv, env) {
 
 // client/src/providers.mjs
 import fs from "node:fs";
-import { spawn } from "node:child_process";
 
 // client/src/transport.mjs
 import http from "node:http";
@@ -411,7 +410,6 @@ async function withRetries(label, retries, attempt, { retryable = isRetryableSta
 }
 
 // client/src/util.mjs
-import { createHash } from "node:crypto";
 var parseJson = (text) => {
   try {
     return JSON.parse(text);
@@ -419,7 +417,14 @@ var parseJson = (text) => {
     return void 0;
   }
 };
-var sha256 = (text) => createHash("sha256").update(text).digest("hex");
+var createHash;
+async function loadCrypto() {
+  ({ createHash } = await import("node:crypto"));
+}
+var sha256 = (text) => {
+  if (!createHash) throw new Error("loadCrypto() first");
+  return createHash("sha256").update(text).digest("hex");
+};
 
 // client/src/providers.mjs
 var tokenError = (msg) => new ClientError(EXIT.TOKEN, msg);
@@ -465,7 +470,8 @@ async function fromEndpoint(name, url, init, extract, opts) {
   if (typeof token !== "string") throw tokenError(`${name} token endpoint ${where(url)} returned no token`);
   return checkJwt(token, `the ${name} token endpoint's answer`);
 }
-function runCommand(cmd, args, timeoutMs, input) {
+async function runCommand(cmd, args, timeoutMs, input) {
+  const { spawn } = await import("node:child_process");
   return new Promise((resolve, reject) => {
     let child;
     try {
@@ -741,11 +747,11 @@ async function exchange(opts, source, hooks = {}) {
 // client/src/files.mjs
 import fs2 from "node:fs";
 import path2 from "node:path";
-import { randomBytes } from "node:crypto";
 var outputError = (file, e) => new ClientError(EXIT.OUTPUT, `cannot write ${file}: ${e && e.code ? e.code : e instanceof Error ? e.message : "error"}`);
+var randomHex = (bytes) => Buffer.from(globalThis.crypto.getRandomValues(new Uint8Array(bytes))).toString("hex");
 function writePrivateFile(file, content) {
   const dir = path2.dirname(path2.resolve(file));
-  const tmp = path2.join(dir, `.${path2.basename(file)}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`);
+  const tmp = path2.join(dir, `.${path2.basename(file)}.${process.pid}.${randomHex(6)}.tmp`);
   try {
     fs2.mkdirSync(dir, { recursive: true, mode: 448 });
     const fd = fs2.openSync(tmp, fs2.constants.O_WRONLY | fs2.constants.O_CREAT | fs2.constants.O_EXCL, 384);
@@ -1091,6 +1097,7 @@ async function locate(opts, env, source) {
   return { caller, dir, base, file: path3.join(dir, `${key}.json`) };
 }
 async function credentialProcess(opts, env) {
+  await loadCrypto();
   const source = tokenSource(opts, env);
   if (opts.noCache) {
     warnIfBelowRefreshWindow(opts);
@@ -1180,6 +1187,7 @@ function spentToken(opts, source, file, hit, presentedAt) {
   throw new ClientError(EXIT.TOKEN_REJECTED, `${why}: re-run the job, or ask for a --duration that covers it (the token was not sent again)`);
 }
 async function cacheStatus(opts, env) {
+  await loadCrypto();
   const source = tokenSource(opts, env);
   const { caller, dir, file } = await locate(opts, env, source);
   const lines = [`${PROG}: credential-process cache`];

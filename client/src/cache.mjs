@@ -27,7 +27,7 @@ import { render } from './output.mjs';
 import { tokenSource } from './providers.mjs';
 import { writePrivateFile } from './files.mjs';
 import { sleep } from './retry.mjs';
-import { parseJson, sha256 } from './util.mjs';
+import { loadCrypto, parseJson, sha256 } from './util.mjs';
 
 /** Below this, cached credentials are not worth handing out even when a renewal failed. */
 const MIN_FALLBACK_MS = 60_000;
@@ -248,6 +248,7 @@ async function locate(opts, env, source) {
 }
 
 export async function credentialProcess(opts, env) {
+  await loadCrypto();
   const source = tokenSource(opts, env);
   if (opts.noCache) {
     warnIfBelowRefreshWindow(opts);
@@ -348,6 +349,7 @@ function spentToken(opts, source, file, hit, presentedAt) {
 
 /** --status: this job's entry, its expiry, failed renewals and back-off; never a secret. */
 export async function cacheStatus(opts, env) {
+  await loadCrypto();
   const source = tokenSource(opts, env);
   const { caller, dir, file } = await locate(opts, env, source);
   const lines = [`${PROG}: credential-process cache`];

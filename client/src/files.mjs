@@ -3,7 +3,6 @@
 // over the target; appends for files the CI owns ($GITHUB_ENV, $BASH_ENV).
 import fs from 'node:fs';
 import path from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { ClientError, EXIT } from './errors.mjs';
 
 // ---------------------------------------------------------------------------------------------
@@ -11,10 +10,13 @@ import { ClientError, EXIT } from './errors.mjs';
 // ---------------------------------------------------------------------------------------------
 export const outputError = (file, e) => new ClientError(EXIT.OUTPUT, `cannot write ${file}: ${e && e.code ? e.code : e instanceof Error ? e.message : 'error'}`);
 
+/** Random hex from Web Crypto (a global, loaded on first use), so no import of node:crypto at start. */
+const randomHex = (bytes) => Buffer.from(globalThis.crypto.getRandomValues(new Uint8Array(bytes))).toString('hex');
+
 /** Writes `content` to `file` with mode 0600 via a temp file + rename, so no reader sees a partial file. */
 export function writePrivateFile(file, content) {
   const dir = path.dirname(path.resolve(file));
-  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${randomHex(6)}.tmp`);
   try {
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
     const fd = fs.openSync(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o600);

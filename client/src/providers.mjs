@@ -3,7 +3,6 @@
 // `get()` returns a JWT; `canMint` tells whether calling it again yields a fresh token (needed
 // after a replay, and for credential-process renewals).
 import fs from 'node:fs';
-import { spawn } from 'node:child_process';
 import { ClientError, EXIT, usage } from './errors.mjs';
 import { clean, redactions } from './log.mjs';
 import { MAX_BODY, NetworkError, httpRequest, where } from './transport.mjs';
@@ -62,8 +61,12 @@ async function fromEndpoint(name, url, init, extract, opts) {
   return checkJwt(token, `the ${name} token endpoint's answer`);
 }
 
-/** Runs a command; `input` (e.g. a secret for a redactor) goes to its stdin, never its argv. */
-export function runCommand(cmd, args, timeoutMs, input) {
+/**
+ * Runs a command; `input` (e.g. a secret for a redactor) goes to its stdin, never its argv.
+ * node:child_process is loaded here, when a provider needs it, not at every start.
+ */
+export async function runCommand(cmd, args, timeoutMs, input) {
+  const { spawn } = await import('node:child_process');
   return new Promise((resolve, reject) => {
     let child;
     try {
