@@ -114,7 +114,7 @@ describe('GitHub Actions', () => {
         HOME: dir,
       });
       expect(r.code).toBe(EXIT.TOKEN);
-      expect(r.stderr).toMatch(/GitHub token endpoint .* failed: network error/);
+      expect(r.stderr).toMatch(/^credbroker-client: error: GitHub token endpoint http:\/\/127\.0\.0\.1:\d+\/idtoken failed: cannot connect\n$/);
     } finally {
       cleanup();
     }
