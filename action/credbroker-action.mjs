@@ -555,7 +555,9 @@ function providerTokenSource(opts, env) {
             {
               method: "POST",
               headers: { authorization: `Token ${agentToken}`, "content-type": "application/json", accept: "application/json" },
-              body: JSON.stringify({ audience: opts.audience })
+              // organization_id and pipeline_id are optional claims, present only when asked for:
+              // they are the immutable ids a policy should bind on (and the default source identity).
+              body: JSON.stringify({ audience: opts.audience, claims: ["organization_id", "pipeline_id"] })
             },
             (b) => b.token,
             net

@@ -264,7 +264,7 @@ get_token() {
       [ -n "${BUILDKITE_JOB_ID:-}" ] && [ -n "${BUILDKITE_AGENT_ACCESS_TOKEN:-}" ] || die 3 "BUILDKITE_JOB_ID/BUILDKITE_AGENT_ACCESS_TOKEN are not set"
       _ep=${BUILDKITE_AGENT_ENDPOINT:-https://agent.buildkite.com/v3}
       fetch_endpoint Buildkite token "Token $BUILDKITE_AGENT_ACCESS_TOKEN" -X POST -H 'Content-Type: application/json' \
-        -H 'Accept: application/json' --data "{\"audience\":\"$audience\"}" "${_ep%/}/jobs/$BUILDKITE_JOB_ID/oidc/tokens" ;;
+        -H 'Accept: application/json' --data "{\"audience\":\"$audience\",\"claims\":[\"organization_id\",\"pipeline_id\"]}" "${_ep%/}/jobs/$BUILDKITE_JOB_ID/oidc/tokens" ;;
     azure)
       [ -n "${SYSTEM_OIDCREQUESTURI:-}" ] || die 3 "SYSTEM_OIDCREQUESTURI is not set: run inside an Azure Pipelines job"
       # shellcheck disable=SC2016 # $(System.AccessToken) is Azure macro syntax, printed as is

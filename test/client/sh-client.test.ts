@@ -115,7 +115,7 @@ describe('token acquisition over curl', () => {
     const before = buildkite.requests.length;
     const r = await runShClient(['--audience', AUD], { ...base(), ...buildkite.env });
     expect(r.code).toBe(EXIT.OK);
-    expect(JSON.parse(buildkite.requests[before]!.body)).toEqual({ audience: AUD });
+    expect(JSON.parse(buildkite.requests[before]!.body)).toEqual({ audience: AUD, claims: ['organization_id', 'pipeline_id'] });
     expect(jwtPayload(broker.requests.at(-1)!.token!)).toMatchObject({ provider: 'buildkite', aud: AUD });
   });
 
