@@ -125,12 +125,18 @@ export function createApp(deps: AppDeps): express.Express {
         clientIp: req.ip,
         signal: timeout,
       });
+      let settled = false;
+      running.then(
+        () => (settled = true),
+        () => (settled = true),
+      );
       const result = await Promise.race([
         running,
         new Promise<never>((_, reject) =>
           timeout.addEventListener(
             'abort',
             () => {
+              if (settled) return; // answered in time: the timer firing later means nothing
               // The caller gets 503 now. The exchange stops at its next step; if it was already
               // writing its allow record, say in the trail that nobody received those credentials.
               running.then((late) => auditUndelivered(deps, req.requestId, late), () => undefined);
