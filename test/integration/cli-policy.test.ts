@@ -84,9 +84,34 @@ describe('credbroker token decode', () => {
     }
   });
 
+  it('reads the token from a file with --file, so it never sits in argv', async () => {
+    const issuer = await startIssuer();
+    try {
+      const file = path.join(dir, 'token.jwt');
+      writeFileSync(file, `${await issuer.sign({ sub: 'project_path:g/p:ref_type:branch:ref:main' })}\n`, { mode: 0o600 });
+      const r = run(['token', 'decode', '--file', file]);
+      expect(r.status).toBe(0);
+      expect((JSON.parse(r.stdout) as { claims: { sub: string } }).claims.sub).toBe('project_path:g/p:ref_type:branch:ref:main');
+      expect(r.stderr).not.toMatch(/command line/);
+    } finally {
+      await issuer.close();
+    }
+  });
+
+  it('warns that a token given on the command line is exposed', () => {
+    const r = run(['token', 'decode', 'hello']);
+    expect(r.stderr).toMatch(/shell history and the process list; use --file or stdin/);
+  });
+
   it('refuses what is not a JWT', () => {
     const r = run(['token', 'decode', 'hello']);
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/not a JWT/);
+  });
+
+  it('names a missing token file with exit 2', () => {
+    const r = run(['token', 'decode', '--file', path.join(dir, 'absent.jwt')]);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/cannot read the token: ENOENT/);
   });
 });

@@ -9,8 +9,9 @@ import {
   MAX_SESSION_TAGS,
   sanitizeSessionName,
   sanitizeSourceIdentity,
-  sanitizeTagValue,
+  tagValue,
   tagKeyProblem,
+  type TagOmission,
 } from './sanitize.js';
 import type { Problem } from './problems.js';
 
@@ -54,6 +55,8 @@ export interface CompiledRole {
   /** Per issuer: naming templates (role override or preset default). */
   naming: Map<string, { sessionName: Template; sourceIdentity: Template; tags: Array<[string, Template]> }>;
   transitiveTagKeys: string[];
+  /** Tags set in the role itself (not the presets' defaults). */
+  explicitTags: boolean;
 }
 
 export interface CompiledPolicy {
@@ -92,6 +95,8 @@ export type Decision =
       sessionName: string;
       sourceIdentity: string;
       tags: Array<{ Key: string; Value: string }>;
+      /** Tags left out because the claim value is not a valid tag value as it is (never altered). */
+      omittedTags: Array<{ key: string; reason: TagOmission }>;
       transitiveTagKeys: string[];
       durationSeconds: number;
       sessionPolicy: string | undefined;
@@ -111,6 +116,8 @@ export type Decision =
 
 export const ROLE_ARN_RE = /^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]{1,512}$/;
 const ROLE_CHAINING_CAP = 3600;
+/** Deny rules also match a value that differs only in type: a deny rule must not fail open. */
+const DENY_MATCHING = { asText: true } as const;
 /** How many non-candidate bindings a denial still explains (bounded: denials must stay cheap). */
 const DENY_DETAIL_EXTRA = 10;
 /** At most this many candidate bindings are explained in a denial's detail. */
@@ -277,6 +284,7 @@ function compileRole(
     deny,
     naming,
     transitiveTagKeys: transitive,
+    explicitTags: tagSources !== undefined,
   };
 }
 
@@ -304,8 +312,8 @@ export function compilePolicy(
   return { roles, globalDeny, brokerMaxDuration: input.brokerMaxDuration, issuers };
 }
 
-function verdict(rule: CompiledRule, claims: Readonly<Record<string, unknown>>): RuleVerdict {
-  const conditions = rule.conditions.map(({ claim, condition }) => matchCondition(claim, condition, claims));
+function verdict(rule: CompiledRule, claims: Readonly<Record<string, unknown>>, opts: { asText?: boolean } = {}): RuleVerdict {
+  const conditions = rule.conditions.map(({ claim, condition }) => matchCondition(claim, condition, claims, opts));
   return { path: rule.path, matched: conditions.every((c) => c.matched), conditions };
 }
 
@@ -354,7 +362,7 @@ export function evaluate(policy: CompiledPolicy, input: EvaluationInput): Decisi
   if (!role) return { effect: 'deny', reason: 'ERR_POLICY_UNKNOWN_ROLE', detail: [], usedClaims: {}, evaluatedAt };
 
   const denyRules = [...policy.globalDeny, ...role.deny].filter((d) => d.issuer === undefined || d.issuer === input.issuer);
-  const denyVerdicts = denyRules.map((d) => verdict(d, input.claims));
+  const denyVerdicts = denyRules.map((d) => verdict(d, input.claims, DENY_MATCHING));
   const hit = denyVerdicts.find((v) => v.matched);
   if (hit) {
     return { effect: 'deny', reason: 'ERR_POLICY_DENY_RULE', detail: [hit], usedClaims: usedClaimsOf(denyRules, [], input.claims), evaluatedAt };
@@ -376,6 +384,15 @@ export function evaluate(policy: CompiledPolicy, input: EvaluationInput): Decisi
       tokenHash: input.tokenHash,
     };
     const templates = [naming.sessionName, naming.sourceIdentity, ...naming.tags.map(([, t]) => t)];
+    const tags: Array<{ Key: string; Value: string }> = [];
+    const omittedTags: Array<{ key: string; reason: TagOmission }> = [];
+    for (const [Key, t] of naming.tags) {
+      const v = tagValue(renderTemplate(t, ctx));
+      if ('value' in v) tags.push({ Key, Value: v.value });
+      else omittedTags.push({ key: Key, reason: v.omitted });
+    }
+    // A transitive key whose tag was left out must not be named to STS either.
+    const present = new Set(tags.map((t) => t.Key));
     return {
       effect: 'allow',
       roleArn: role.arn,
@@ -383,8 +400,9 @@ export function evaluate(policy: CompiledPolicy, input: EvaluationInput): Decisi
       binding: binding.path,
       sessionName: sanitizeSessionName(renderTemplate(naming.sessionName, ctx)),
       sourceIdentity: sanitizeSourceIdentity(renderTemplate(naming.sourceIdentity, ctx)),
-      tags: naming.tags.map(([Key, t]) => ({ Key, Value: sanitizeTagValue(renderTemplate(t, ctx)) })),
-      transitiveTagKeys: role.transitiveTagKeys,
+      tags,
+      omittedTags,
+      transitiveTagKeys: role.transitiveTagKeys.filter((k) => present.has(k)),
       durationSeconds: clampDuration(input.requestedDuration, role, binding.maxDuration, policy.brokerMaxDuration, input.roleChaining),
       sessionPolicy: binding.sessionPolicy,
       policyArns: binding.policyArns,
@@ -420,7 +438,7 @@ export function explain(policy: CompiledPolicy, input: EvaluationInput): { decis
   const role = policy.roles.get(input.role);
   const deny = [...policy.globalDeny, ...(role?.deny ?? [])]
     .filter((d) => d.issuer === undefined || d.issuer === input.issuer)
-    .map((d) => verdict(d, input.claims));
+    .map((d) => verdict(d, input.claims, DENY_MATCHING));
   const allow = (role?.bindings ?? []).map((b) =>
     b.issuer === input.issuer ? verdict(b, input.claims) : { path: b.path, matched: false, conditions: [] },
   );
