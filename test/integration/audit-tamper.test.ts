@@ -266,7 +266,7 @@ describe.each([['SQLite', sqliteHarness], ['PostgreSQL', postgresHarness]] as co
   it('verifies them as legacy, sealed by the first keyed record', async () => {
     const r = await verifyAuditChain(store, { keyring });
     expect(r).toMatchObject({ ok: true, legacy: { from: 1, to: 5 }, keyed: { from: 6, to: 8 } });
-    expect(r.warnings).toContain('records 1–5 are legacy (unkeyed): they are protected by the first keyed record, 6');
+    expect(r.warnings).toContain('records 1–5 are legacy (unkeyed) and no checkpoint covers them: the first keyed record, 6, only proves they did not change after it was written');
   });
 
   it('catches a legacy row rewritten with the legacy chain recomputed: the first keyed record no longer links', async () => {

@@ -77,7 +77,9 @@ describe('a chain that was not tampered with', () => {
     const upgraded = append(append([], 10, undefined), 5, K1);
     const r = verify(upgraded, { checkpoints: [checkpointOf(upgraded, K1)] });
     expect(r).toMatchObject({ ok: true, legacy: { from: 1, to: 10 }, keyed: { from: 11, to: 15 } });
-    expect(r.warnings).toContain('records 1–10 are legacy (unkeyed): they are protected by the first keyed record, 11');
+    expect(r.warnings).toContainEqual(expect.stringMatching(/^records 1–10 are legacy \(unkeyed\): sealed by the first keyed record, 11, and pinned by the checkpoint of record 15 at /));
+    const unpinned = verify(upgraded);
+    expect(unpinned.warnings).toContain('records 1–10 are legacy (unkeyed) and no checkpoint covers them: the first keyed record, 11, only proves they did not change after it was written');
   });
 
   it('verifies a chain whose key was rotated, with the retired key kept for verification', () => {
@@ -128,6 +130,14 @@ describe('tampering by someone who can write to the database', () => {
     expect(gap.problems[0]!.message).toBe('records 5–9 are missing (deleted)');
     const cut = verify(keyed.slice(0, 25), { checkpoints: [cp] });
     expect(cut.problems[0]!.message).toMatch(/^the chain ends at record 25, but the checkpoint at .* saw record 30: records 26–30 were deleted$/);
+  });
+
+  it('catches a chain rewritten as legacy and then sealed by a genuine keyed record, by an earlier checkpoint', () => {
+    // A writer rewrites everything without the key; the broker, not knowing, appends a keyed record on top.
+    const sealed = append(rewrite(keyed, 0, undefined), 1, K1);
+    expect(verify(sealed).ok).toBe(true); // nothing in the table itself betrays it…
+    const r = verify(sealed, { checkpoints: [cp] }); // …but the checkpoint of record 30 does
+    expect(r.problems).toEqual([expect.objectContaining({ kind: 'checkpoint-mismatch', seq: 30 })]);
   });
 
   it('keeps earlier checkpoints useful: a rewrite below the newest checkpoint is caught at the older one too', () => {

@@ -252,7 +252,18 @@ export function chainVerifier(opts: { keyring?: Keyring; checkpoints?: readonly 
       const warnings: string[] = [];
       if (checkpoints.length === 0) warnings.push('no checkpoint was checked: the deletion of the newest records, or a rewrite of the whole chain, cannot be detected without one');
       if (opts.unreadableCheckpoints) warnings.push(`${opts.unreadableCheckpoints} checkpoint line(s) could not be read`);
-      if (legacy && keyed) warnings.push(`records ${legacy.from}–${legacy.to} are legacy (unkeyed): they are protected by the first keyed record, ${keyed.from}`);
+      if (legacy && keyed) {
+        // The first keyed record links to the last legacy hash, but it proves only that the legacy
+        // records did not change after it was written: a writer could have rewritten them (as
+        // legacy) just before. A checkpoint taken since pins them.
+        const l = legacy;
+        const pin = validCheckpoints.filter((c) => c.seq >= l.to && c.seq <= prev.seq && wanted.get(c.seq) === c.hash).sort((a, b) => a.time.localeCompare(b.time))[0];
+        warnings.push(
+          pin
+            ? `records ${l.from}–${l.to} are legacy (unkeyed): sealed by the first keyed record, ${keyed.from}, and pinned by the checkpoint of record ${pin.seq} at ${pin.time}`
+            : `records ${l.from}–${l.to} are legacy (unkeyed) and no checkpoint covers them: the first keyed record, ${keyed.from}, only proves they did not change after it was written`,
+        );
+      }
       if (legacy && !keyed) warnings.push(`records ${legacy.from}–${legacy.to} are legacy (unkeyed) and no keyed record follows: a database writer could rewrite them undetected`);
       if (!keyring.current && keyring.byId.size === 0) warnings.push('no audit HMAC key is configured: keyed records cannot be verified');
       return {
