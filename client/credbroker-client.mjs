@@ -4,7 +4,7 @@
 // credentials and hands them to the job. One file, Node >= 20 built-ins only (nothing to install).
 //
 // Secrets (the OIDC token and the AWS credentials) only ever go to stdout or to the target file;
-// stderr carries one-line, secret-free diagnostics. See the README, "The client", for the full reference.
+// stderr carries one-line, secret-free diagnostics. See docs/client.md for the full reference.
 import { parseArgs } from 'node:util';
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -17,7 +17,7 @@ const VERSION = '0.1.0';
 const PROG = 'credbroker-client';
 
 // ---------------------------------------------------------------------------------------------
-// Exit codes (documented in --help and the README; stable, scripts may switch on them)
+// Exit codes (documented in --help and docs/client.md; stable, scripts may switch on them)
 // ---------------------------------------------------------------------------------------------
 export const EXIT = Object.freeze({
   OK: 0,

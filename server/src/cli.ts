@@ -3,6 +3,7 @@
 // `credbroker token decode` does not pay for the AWS SDK.
 const COMMANDS: Record<string, { module: string; summary: string }> = {
   serve: { module: './cli/serve.js', summary: 'run the broker (HTTP API)' },
+  dev: { module: './cli/dev.js', summary: 'dev mode on loopback: test issuer + moto, prints the commands to try it (npm start)' },
   config: { module: './cli/config.js', summary: 'config validate | config schema' },
   policy: { module: './cli/policy.js', summary: 'policy explain --claims F --role R | policy test CASES.yaml' },
   token: { module: './cli/token.js', summary: 'token decode [--file PATH | -]: header and claims, not verified' },

@@ -102,7 +102,7 @@ export async function main(argv: string[]): Promise<number> {
     port: { type: 'string' },
     host: { type: 'string' },
   });
-  const loaded = await loadOrReport(values.config);
+  const loaded = await loadOrReport(values.config, { printWarnings: false });
   if (!loaded) return 1; // never a partial start
   const { config } = loaded;
   let store: Store;
@@ -123,6 +123,7 @@ export async function main(argv: string[]): Promise<number> {
     return 1;
   }
   const { logger } = broker;
+  for (const w of loaded.warnings) logger.warn({ warning: formatProblem(w) }, 'config lint warning');
   let watcher: ReturnType<typeof watchConfig> | undefined;
   let rotation: RotationLoop | undefined;
   try {

@@ -1,7 +1,7 @@
 // The rotation state machine, as pure functions: `planNext` picks the one next action from the
 // persisted state, the user's keys as IAM lists them, the clock and whether the new key's secret is
 // still in this process's memory; `applyAction` gives the state after that action succeeded. The
-// executor (rotate-user.ts) only performs the side effect between the two. See the README, "Static keys: rotation".
+// executor (rotate-user.ts) only performs the side effect between the two. See docs/rotation.md.
 //
 // Invariant kept at every persisted state: every sink holds a key that exists and is Active.
 //   - the old key is deactivated only after every sink confirmed the new key and it was verified;
