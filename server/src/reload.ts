@@ -20,6 +20,8 @@ const RESTART_ONLY = [
   'admin.enabled',
   'admin.host',
   'admin.port',
+  'admin.allow_insecure_non_loopback',
+  'metrics',
 ] as const;
 
 export interface ConfigWatcher {

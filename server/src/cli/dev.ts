@@ -55,6 +55,7 @@ server: { host: ${JSON.stringify(o.host)}, port: ${o.port}, readiness_wait_ms: 5
 aws: { region: us-east-1, sts_endpoint: ${JSON.stringify(o.stsEndpoint)}, iam_endpoint: ${JSON.stringify(o.stsEndpoint)}, role_chaining: never, max_attempts: 1 }
 audit: { sink: file, path: ${JSON.stringify(path.join(o.dir, 'audit.jsonl'))} }
 store: { driver: sqlite, sqlite_path: ${JSON.stringify(path.join(o.dir, 'credbroker.sqlite'))} }
+metrics: { host: ${JSON.stringify(o.host)}, port: 0 }
 issuers:
   dev:
     preset: github-actions
