@@ -8,6 +8,7 @@ import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from './args.js';
+import { isLoopbackHost } from '../admin/listener.js';
 import { DEV_REPOSITORY, startDevIssuer, type DevIssuer } from '../dev/issuer.js';
 import { DEV_AWS_CREDENTIALS, MotoUnavailable, createDevRoles, ensureMoto, freeLoopbackPort, startDevMoto, venvDir, type DevMoto } from '../dev/moto.js';
 
@@ -30,10 +31,6 @@ export const DEV_ROLES = {
 } as const;
 
 const say = (line: string) => process.stderr.write(`credbroker dev │ ${line}\n`);
-
-export function isLoopbackHost(host: string): boolean {
-  return host === 'localhost' || host === '::1' || /^127(\.\d{1,3}){3}$/.test(host);
-}
 
 /** The repository root (where scripts/, client/ and the venv live), from source or from dist/. */
 function repoRoot(): string {
