@@ -188,7 +188,10 @@ export function createBroker(initial: Config, opts: BrokerOptions = {}): Broker 
     const server = http.createServer(handler);
     server.requestTimeout = config.server.request_timeout_ms + 5000;
     server.headersTimeout = 10_000;
-    server.keepAliveTimeout = 5000;
+    // Longer than the idle timeout of whatever keeps connections to us open (an ALB: 60 s): the
+    // side that closes an idle connection must be the client's, or it can send a request on a
+    // socket we are closing at that moment and see ECONNRESET (seen under load at 5 s).
+    server.keepAliveTimeout = config.server.keep_alive_timeout_ms;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(port, host, () => resolve());

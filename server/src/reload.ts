@@ -12,6 +12,7 @@ const RESTART_ONLY = [
   'server.host',
   'server.port',
   'server.trust_proxy',
+  'server.keep_alive_timeout_ms',
   'store',
   'audit',
   'logging',
