@@ -19,7 +19,8 @@ import type { OpsStore } from './ops/types.js';
 import { MemoryStore } from './store/memory.js';
 import { RevocationGuard } from './ops/revocations.js';
 import { StoreAuditSink, StoreReplayLedger, counterRateLimitStore } from './ops/adapters.js';
-import { createAdminApp, type AdminDeps } from './admin/app.js';
+import { createAdminApp, type AdminDeps, type ConsoleOptions } from './admin/app.js';
+import { KeyFreshness } from './console/status.js';
 import { adminListenerProblem, INSECURE_ADMIN_WARNING, isLoopbackHost } from './admin/listener.js';
 import { revokeOlderSessions } from './aws/revoke-sessions.js';
 import type { Keyring } from './core/audit-chain.js';
@@ -48,6 +49,8 @@ export interface BrokerOptions {
   auditKeys?: Keyring;
   /** Where signed checkpoints of the audit chain go; default per audit.checkpoints. */
   checkpointSink?: CheckpointSink;
+  /** The console on the admin listener: its dev login (dev mode only), static keys, the config file. */
+  console?: Partial<ConsoleOptions>;
 }
 
 export interface Broker {
@@ -103,8 +106,10 @@ export function createBroker(initial: Config, opts: BrokerOptions = {}): Broker 
   let config = initial;
   const logger = opts.logger ?? createLogger({ level: config.logging.level });
   const metrics = opts.metrics ?? createMetrics({ defaultMetrics: true });
+  const keyFreshness = new KeyFreshness(opts.now);
   const onRefresh = (issuer: string, outcome: 'success' | 'failure', trigger: string, error?: string) => {
     metrics.jwksRefresh.inc({ issuer, outcome, trigger });
+    keyFreshness.record(issuer, outcome, error);
     if (outcome === 'failure') logger.warn({ issuer, trigger, error }, 'issuer key refresh failed; any keys already loaded stay in use');
     else logger.debug({ issuer, trigger }, 'issuer keys refreshed');
   };
@@ -260,6 +265,13 @@ export function createBroker(initial: Config, opts: BrokerOptions = {}): Broker 
         },
         revokeSessions: (roleArn, now) =>
           revokeOlderSessions(roleArn, { region: config.aws.region, endpoint: config.aws.iam_endpoint, now }),
+        console: {
+          devLogin: false,
+          adminHost: host,
+          issuerKeys: () => [...verifier.caches].map(([id, cache]) => keyFreshness.status(id, cache.loaded)),
+          stsCircuitOpen: (account) => sts instanceof GuardedIssuer && sts.isOpen(account),
+          ...opts.console,
+        },
         ...opts.admin,
       });
       return listenOn(adminApp, port, host);

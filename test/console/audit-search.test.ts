@@ -19,7 +19,8 @@ const T0 = Date.UTC(2026, 0, 1, 12, 0, 0);
 function records(): AuditRecord[] {
   const out: AuditRecord[] = [];
   for (let i = 0; i < 40; i++) {
-    const time = new Date(T0 + i * 60_000).toISOString();
+    // 17 s past each minute: buckets must start on the minute, not at the first record.
+    const time = new Date(T0 + i * 60_000 + 17_000).toISOString();
     if (i % 10 === 9) {
       out.push({ time, event: 'admin.request', admin: 'alice', route: '/v1/admin/audit' });
       continue;

@@ -285,7 +285,7 @@ export class SqliteStore implements Store {
     const range = [q.since.getTime(), q.until.getTime()];
     const exchanges = `event = 'exchange' AND time_ms >= ? AND time_ms < ?`;
     const buckets = this.db
-      .prepare(`SELECT time_ms / ? AS b, decision, COUNT(*) AS n FROM audit_chain WHERE ${exchanges} GROUP BY b, decision`)
+      .prepare(`SELECT time_ms / CAST(? AS INTEGER) AS b, decision, COUNT(*) AS n FROM audit_chain WHERE ${exchanges} GROUP BY b, decision`)
       .all(q.bucketMs, ...range) as Array<{ b: number; decision: string | null; n: number }>;
     const denyReasons = this.db
       .prepare(
