@@ -6,7 +6,7 @@
 //   node scripts/build.mjs           build if stale
 //   node scripts/build.mjs --force   always build
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -55,7 +55,8 @@ export function build({ force = false, quiet = false } = {}) {
 export function buildConsoleAssets(outdir = path.join(root, 'dist', 'console')) {
   const require = createRequire(import.meta.url);
   const { buildSync } = require('esbuild');
-  rmSync(outdir, { recursive: true, force: true });
+  // Nothing is deleted first: a broker starting meanwhile reads the manifest it finds, and every
+  // name in it exists (names are content hashes; the manifest is replaced in one rename).
   const result = buildSync({
     entryPoints: { main: path.join(root, 'console', 'main.ts'), style: path.join(root, 'console', 'console.css') },
     bundle: true,
@@ -68,7 +69,17 @@ export function buildConsoleAssets(outdir = path.join(root, 'dist', 'console')) 
     legalComments: 'linked',
     logLevel: 'warning',
     absWorkingDir: root,
+    write: false,
   });
+  mkdirSync(outdir, { recursive: true });
+  // Each file written under a temporary name and renamed: a reader never sees half a file.
+  const put = (file, contents) => {
+    if (existsSync(file) && readFileSync(file).equals(Buffer.from(contents))) return;
+    const tmp = `${file}.${process.pid}.tmp`;
+    writeFileSync(tmp, contents);
+    renameSync(tmp, file);
+  };
+  for (const f of result.outputFiles) put(f.path, f.contents);
   const manifest = {};
   for (const [file, out] of Object.entries(result.metafile.outputs)) {
     const name = path.basename(file);
@@ -78,9 +89,9 @@ export function buildConsoleAssets(outdir = path.join(root, 'dist', 'console')) 
   }
   const icon = readFileSync(path.join(root, 'console', 'favicon.svg'));
   const iconName = `favicon-${createHash('sha256').update(icon).digest('hex').slice(0, 8).toUpperCase()}.svg`;
-  writeFileSync(path.join(outdir, iconName), icon);
+  put(path.join(outdir, iconName), icon);
   manifest['favicon.svg'] = iconName;
-  writeFileSync(path.join(outdir, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
+  put(path.join(outdir, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
   return manifest;
 }
 
