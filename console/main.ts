@@ -13,12 +13,20 @@ const series = (el: HTMLElement, name: string): number[] => {
 
 const width = (el: HTMLElement) => Math.max(280, el.clientWidth || el.parentElement?.clientWidth || 600);
 
+/**
+ * Issued, denied and failed per minute as stacked bars: each series is drawn as the running total
+ * (failed on top of denied on top of issued), tallest first so every segment stays visible; the
+ * legend shows each series' own count.
+ */
 function decisionsChart(el: HTMLElement): uPlot {
   const start = Number(el.dataset.start);
   const step = Number(el.dataset.step);
-  const allow = series(el, 'allow');
-  const xs = allow.map((_, i) => start + i * step);
+  const own = { issued: series(el, 'allow'), denied: series(el, 'deny'), failed: series(el, 'error') };
+  const xs = own.issued.map((_, i) => start + i * step);
+  const upToDenied = own.issued.map((v, i) => v + (own.denied[i] ?? 0));
+  const upToFailed = upToDenied.map((v, i) => v + (own.failed[i] ?? 0));
   const bars = uPlot.paths.bars!({ size: [0.9, 12] });
+  const count = (name: keyof typeof own) => (_u: uPlot, _v: number | null, _s: number, i: number | null) => (i === null ? '--' : String(own[name][i] ?? 0));
   return new uPlot(
     {
       width: width(el),
@@ -28,12 +36,12 @@ function decisionsChart(el: HTMLElement): uPlot {
       axes: [{}, { size: 40 }],
       series: [
         {},
-        { label: 'issued', stroke: '#1b7f3b', fill: 'rgba(27,127,59,0.25)', paths: bars },
-        { label: 'denied', stroke: '#b3261e', fill: 'rgba(179,38,30,0.35)', paths: bars },
-        { label: 'failed', stroke: '#8a5a00', fill: 'rgba(138,90,0,0.35)', paths: bars },
+        { label: 'failed', stroke: '#8a5a00', fill: 'rgba(138,90,0,0.45)', paths: bars, value: count('failed') },
+        { label: 'denied', stroke: '#b3261e', fill: 'rgba(179,38,30,0.45)', paths: bars, value: count('denied') },
+        { label: 'issued', stroke: '#1b7f3b', fill: 'rgba(27,127,59,0.45)', paths: bars, value: count('issued') },
       ],
     },
-    [xs, allow, series(el, 'deny'), series(el, 'error')],
+    [xs, upToFailed, upToDenied, own.issued],
     el,
   );
 }
@@ -54,7 +62,7 @@ function histogramChart(el: HTMLElement): uPlot {
       legend: { show: false },
       scales: { x: { time: false, range: [-0.5, counts.length - 0.5] }, y: { range: (_u, _min, max) => [0, Math.max(1, max)] } },
       axes: [{ values: (_u, ticks) => ticks.map((t) => labels[t] ?? ''), splits: () => counts.map((_, i) => i) }, { size: 40 }],
-      series: [{}, { label: 'keys', stroke: '#27509b', fill: 'rgba(39,80,155,0.35)', paths: uPlot.paths.bars!({ size: [0.6, 80] }) }],
+      series: [{}, { label: 'keys', stroke: '#27509b', fill: 'rgba(39,80,155,0.35)', paths: uPlot.paths.bars!({ size: [0.6, 80] }), points: { show: false } }],
     },
     [counts.map((_, i) => i), counts],
     el,

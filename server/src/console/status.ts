@@ -47,7 +47,7 @@ export class ChainWatch {
   constructor(
     private readonly verify: () => Promise<ChainVerification>,
     private readonly now: () => Date,
-    private readonly maxAgeMs = 10 * 60_000,
+    private readonly maxAgeMs = 60_000,
   ) {}
 
   current(): ChainStatus {
