@@ -10,6 +10,7 @@ import http from 'node:http';
 import { MemoryStore } from '../../server/src/store/memory.js';
 import { hashAdminToken } from '../../server/src/admin/auth.js';
 import { CONSOLE_CSP } from '../../server/src/console/http.js';
+import { compileConfig } from '../../server/src/config/compile.js';
 import { startIssuer, type TestIssuer } from '../support/oidc-issuer.js';
 import { startTestBroker, requestCredentials, TEST_AUDIENCE, type TestBroker } from '../support/broker.js';
 import { providerClaims } from '../support/fixtures.js';
@@ -181,6 +182,21 @@ describe('signing in with SSO', () => {
     expect(r.setCookies.some((c) => c.startsWith('__Host-credbroker-console='))).toBe(false);
     expect(records('console.login_refused').at(-1)).toMatchObject({ admin: 'mallory@example.com' });
     expect((await a.get(`${consoleUrl}/console/`)).status).toBe(303);
+  });
+
+  it('refuses an account without the required claims (e.g. a Google account outside the Workspace domain)', async () => {
+    const running = tb.broker.config();
+    const raw = running.raw;
+    const strict = compileConfig({ ...raw, console: { ...raw.console, sso: { ...raw.console.sso!, required_claims: { hd: 'example.com' } } } }).config!;
+    await tb.broker.reload(strict);
+    try {
+      const r = await new Agent().ssoSignIn(consoleUrl, 'alice');
+      expect(r.status).toBe(403);
+      expect(records('console.login_refused').at(-1)).toMatchObject({ admin: 'alice@example.com', reason: 'required claim hd does not hold' });
+    } finally {
+      await tb.broker.reload(running);
+    }
+    expect((await new Agent().ssoSignIn(consoleUrl, 'alice')).status).toBe(200);
   });
 
   it('refuses a callback that was not started in this browser, and a callback replayed', async () => {

@@ -1,7 +1,7 @@
 // The console's pure pieces: who gets which role, how a person is read from ID token claims, the
 // decisions filters and their URL round trip, the console's config rules, and the age histogram.
 import { describe, expect, it } from 'vitest';
-import { personFromClaims, roleFor, type Person } from '../../server/src/console/access.js';
+import { missingRequiredClaim, personFromClaims, roleFor, type Person } from '../../server/src/console/access.js';
 import { filtersQuery, parseFilters, toSearch } from '../../server/src/console/filters.js';
 import { hostAllowed, safeNext } from '../../server/src/console/http.js';
 import { parseConfig, ConfigError } from '../../server/src/config/load.js';
@@ -31,6 +31,16 @@ describe('roles from groups and e-mail addresses', () => {
       email: 'u@corp.example',
       groups: ['Console.Operator'],
     });
+  });
+});
+
+describe('required claims', () => {
+  it.each([
+    ['a Google Workspace account of the domain', { hd: 'example.com', email: 'a@example.com' }, undefined],
+    ['a consumer Google account with the same address (no hd)', { email: 'a@example.com' }, 'hd'],
+    ['another Workspace domain', { hd: 'example.com.attacker.example' }, 'hd'],
+  ])('%s', (_name, claims, expected) => {
+    expect(missingRequiredClaim(claims, { hd: 'example.com' })).toBe(expected);
   });
 });
 

@@ -124,6 +124,10 @@ export const consoleSchema = z
         scopes: z.array(z.string().min(1)).default(['openid', 'email', 'profile']).describe('Scopes to request; must include openid.'),
         groups_claim: z.string().min(1).default('groups').describe('ID token claim listing the person\'s groups (Entra ID app roles: `roles`).'),
         email_claim: z.string().min(1).default('email').describe('ID token claim with the person\'s e-mail address (Entra ID: `preferred_username`).'),
+        required_claims: z
+          .record(z.string().min(1), z.string())
+          .default({})
+          .describe('Claims the ID token must carry with exactly these values, e.g. { hd: example.com } for Google Workspace (only accounts of that domain).'),
         userinfo: z.boolean().default(false).describe('Also read claims from the userinfo endpoint (providers that leave groups out of the ID token).'),
         allow_insecure_http: z.boolean().default(false).describe('Allow an http:// issuer. Only for local testing.'),
       })

@@ -48,3 +48,8 @@ export function personFromClaims(claims: Record<string, unknown>, opts: { emailC
     groups: groups.slice(0, 500),
   };
 }
+
+/** The claims every person must carry (console.sso.required_claims): the first that does not hold, or undefined. */
+export function missingRequiredClaim(claims: Record<string, unknown>, required: Record<string, string>): string | undefined {
+  return Object.keys(required).find((k) => claims[k] !== required[k]);
+}

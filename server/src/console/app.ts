@@ -13,7 +13,7 @@ import type { ChainVerification } from '../core/audit-chain.js';
 import { BrokerError, isBrokerError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { OpsStore } from '../ops/types.js';
-import { personFromClaims, roleFor, type ConsoleRole, type Person } from './access.js';
+import { missingRequiredClaim, personFromClaims, roleFor, type ConsoleRole, type Person } from './access.js';
 import { loadAssets, type ConsoleAssets } from './assets.js';
 import { clearCookie, cookieNames, hostAllowed, readCookie, render, safeNext, securityHeaders, setCookie, type CookieNames } from './http.js';
 import type { ConsoleKeys } from './keys.js';
@@ -196,6 +196,11 @@ export function createConsole(deps: ConsoleDeps): express.Router {
         return errorPage(req, res, 401, 'Sign-in failed', 'The identity provider did not confirm who you are. The broker log has the detail.');
       }
       const person = personFromClaims(claims, { emailClaim: s.email_claim, groupsClaim: s.groups_claim });
+      const missing = missingRequiredClaim(claims, s.required_claims);
+      if (missing !== undefined) {
+        await write({ ...baseRecord(req), event: 'console.login_refused', admin: person.id, reason: `required claim ${missing} does not hold` });
+        return errorPage(req, res, 403, 'Not allowed', `This account does not belong here (its ${missing} claim is not the one required).`);
+      }
       const access = roleFor(person, settings());
       if (!access.ok) {
         await write({ ...baseRecord(req), event: 'console.login_refused', admin: person.id, groups: person.groups });
