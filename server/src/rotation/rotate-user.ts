@@ -4,7 +4,7 @@
 import type { IamKeys, AccessKeyInfo } from '../aws/iam.js';
 import type { AuditSink } from '../audit/types.js';
 import type { Logger } from '../log.js';
-import { createSink, type Sink } from '../sinks/index.js';
+import { createSink, type Sink } from './sinks/index.js';
 import { StoreError, emptyRotationState, type Lease, type RotationState, type Store } from '../store/index.js';
 import { auditStep } from './audit.js';
 import type { RotationConfig } from './config-schema.js';

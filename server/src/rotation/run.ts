@@ -13,7 +13,7 @@ import { errorCodeOf, safeMessage } from './errors.js';
 import { rotationMetrics } from './metrics.js';
 import { describeRemaining, planNext, type Action } from './plan.js';
 import { rotateUser, type RotationHooks, type RotationRuntime, type SecretCache, type UserResult } from './rotate-user.js';
-import { createSink } from '../sinks/index.js';
+import { createSink } from './sinks/index.js';
 import { discoverUsers, type DiscoveryProblem, type ManagedUser } from './users.js';
 
 export const ROTATION_LOCK = 'rotation';

@@ -2,8 +2,8 @@
 // order; the first entry that matches a user applies. Sink fields are expanded per user
 // ({user}, {tag:KEY}); a user whose sinks cannot be resolved is reported, not rotated.
 import type { IamKeys, IamUserInfo } from '../aws/iam.js';
-import { sinkIdOf } from '../sinks/index.js';
-import { expandSinkConfig } from '../sinks/template.js';
+import { sinkIdOf } from './sinks/index.js';
+import { expandSinkConfig } from './sinks/template.js';
 import type { RotationConfig, SinkConfig, UserEntry } from './config-schema.js';
 import { RotationError } from './errors.js';
 

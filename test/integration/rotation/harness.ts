@@ -15,7 +15,7 @@ import { rotationConfigSchema, type RotationConfig, type RotationConfigInput } f
 import { SqliteStore } from '../../../server/src/store/sqlite.js';
 import type { RotationDeps } from '../../../server/src/rotation/run.js';
 import type { RotationHooks, SecretCache } from '../../../server/src/rotation/rotate-user.js';
-import { createSink } from '../../../server/src/sinks/index.js';
+import { createSink } from '../../../server/src/rotation/sinks/index.js';
 import { SecretValue } from '../../../server/src/rotation/secret.js';
 
 export interface Held {

@@ -2,11 +2,11 @@
 // sink's environment, and the shape of audit records.
 import { describe, expect, it } from 'vitest';
 import { inspect } from 'node:util';
-import { expandSinkConfig, expandTemplate } from '../../../server/src/sinks/template.js';
+import { expandSinkConfig, expandTemplate } from '../../../server/src/rotation/sinks/template.js';
 import { SecretValue, scrub } from '../../../server/src/rotation/secret.js';
 import { isThrottling, withThrottleBackoff } from '../../../server/src/aws/iam.js';
-import { childEnv } from '../../../server/src/sinks/command.js';
-import { sinkIdOf } from '../../../server/src/sinks/index.js';
+import { childEnv } from '../../../server/src/rotation/sinks/command.js';
+import { sinkIdOf } from '../../../server/src/rotation/sinks/index.js';
 import { rotationConfigSchema } from '../../../server/src/rotation/config-schema.js';
 import { matchesEntry } from '../../../server/src/rotation/users.js';
 

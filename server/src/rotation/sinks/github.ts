@@ -2,9 +2,9 @@
 // sealed with the target's public key (libsodium sealed box), as GitHub requires.
 import { Octokit } from '@octokit/rest';
 import sodium from 'libsodium-wrappers';
-import type { GithubSinkConfig } from '../rotation/config-schema.js';
-import { RotationError } from '../rotation/errors.js';
-import type { NewAccessKey } from '../rotation/secret.js';
+import type { GithubSinkConfig } from '../config-schema.js';
+import { RotationError } from '../errors.js';
+import type { NewAccessKey } from '../secret.js';
 import { httpError, networkError, requireToken } from './http.js';
 import type { Sink, SinkContext } from './types.js';
 

@@ -1,6 +1,6 @@
 // `{user}` and `{tag:KEY}` in sink fields, so one tag-matched entry can target each user's own
 // repository. Pure; an unknown placeholder or a missing tag is an error, never an empty string.
-import { RotationError } from '../rotation/errors.js';
+import { RotationError } from '../errors.js';
 
 const PLACEHOLDER = /\{(user|tag:[^{}]+)\}/g;
 

@@ -1,5 +1,5 @@
 // Sink factory: config (already expanded for one user) → Sink.
-import type { SinkConfig } from '../rotation/config-schema.js';
+import type { SinkConfig } from '../config-schema.js';
 import { circleciSinkId, createCircleciSink } from './circleci.js';
 import { commandSinkId, createCommandSink } from './command.js';
 import { createGithubSink, githubSinkId } from './github.js';

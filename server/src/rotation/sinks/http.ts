@@ -1,6 +1,6 @@
 // Shared HTTP handling for the sinks that speak plain REST (CircleCI, Travis): timeouts, and the
 // mapping of failures to RotationError. Response bodies are never copied into errors.
-import { RotationError } from '../rotation/errors.js';
+import { RotationError } from '../errors.js';
 
 export const isRetryableStatus = (status: number): boolean => status === 408 || status === 429 || status >= 500;
 

@@ -2,9 +2,9 @@
 // never in argv or in the child's environment, which holds only PATH, HOME, LANG and `pass_env` —
 // not the broker's own AWS credentials either. Exit status 0 confirms delivery.
 import { spawn } from 'node:child_process';
-import type { CommandSinkConfig } from '../rotation/config-schema.js';
-import { RotationError } from '../rotation/errors.js';
-import { scrub, type NewAccessKey } from '../rotation/secret.js';
+import type { CommandSinkConfig } from '../config-schema.js';
+import { RotationError } from '../errors.js';
+import { scrub, type NewAccessKey } from '../secret.js';
 import type { Sink, SinkContext } from './types.js';
 
 export function commandSinkId(cfg: CommandSinkConfig): string {

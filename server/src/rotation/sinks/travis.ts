@@ -1,8 +1,8 @@
 // Travis CI repository environment variables, API v3: always private (`public: false`). Upsert:
 // list the repository's variables, PATCH the one with the name (and branch), else POST a new one.
-import type { TravisSinkConfig } from '../rotation/config-schema.js';
-import { RotationError } from '../rotation/errors.js';
-import type { NewAccessKey } from '../rotation/secret.js';
+import type { TravisSinkConfig } from '../config-schema.js';
+import { RotationError } from '../errors.js';
+import type { NewAccessKey } from '../secret.js';
 import { fetchWithTimeout, httpError, requireToken, trimSlash } from './http.js';
 import type { Sink, SinkContext } from './types.js';
 

@@ -1,6 +1,6 @@
 // CircleCI project environment variables, API v2 (POST /project/{slug}/envvar creates or replaces).
-import type { CircleciSinkConfig } from '../rotation/config-schema.js';
-import type { NewAccessKey } from '../rotation/secret.js';
+import type { CircleciSinkConfig } from '../config-schema.js';
+import type { NewAccessKey } from '../secret.js';
 import { fetchWithTimeout, httpError, requireToken, trimSlash } from './http.js';
 import type { Sink, SinkContext } from './types.js';
 

@@ -1,7 +1,7 @@
 // A sink is a place a CI system reads the static key from. Delivering writes both variables;
 // preflight checks what can be checked without writing (token present, target reachable) so that
 // a misconfigured sink fails before a key is created.
-import type { NewAccessKey } from '../rotation/secret.js';
+import type { NewAccessKey } from '../secret.js';
 
 export interface Sink {
   /** Stable id: rotation state records which sinks confirmed the new key by this id. */

@@ -1,9 +1,9 @@
 // GitLab CI/CD project variables through @gitbeaker/rest: always masked, protected by default.
 // Upsert: update the variable for its environment scope, create it when GitLab says 404.
 import { Gitlab } from '@gitbeaker/rest';
-import type { GitlabSinkConfig } from '../rotation/config-schema.js';
-import { RotationError } from '../rotation/errors.js';
-import type { NewAccessKey } from '../rotation/secret.js';
+import type { GitlabSinkConfig } from '../config-schema.js';
+import { RotationError } from '../errors.js';
+import type { NewAccessKey } from '../secret.js';
 import { httpError, networkError, requireToken } from './http.js';
 import type { Sink, SinkContext } from './types.js';
 
