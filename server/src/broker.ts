@@ -192,7 +192,7 @@ export function createBroker(initial: Config, opts: BrokerOptions = {}): Broker 
         logger,
         now: deps.now,
         revokeSessions: (roleArn, now) =>
-          revokeOlderSessions(roleArn, { region: config.aws.region, endpoint: config.aws.iam_endpoint, now }),
+          revokeOlderSessions(roleArn, { region: config.aws.region, endpoint: config.aws.iam_endpoint, now, httpTimeoutMs: config.aws.http_timeout_ms, maxAttempts: config.aws.max_attempts }),
         ...opts.admin,
       });
       return listenOn(adminApp, port, host);

@@ -17,6 +17,7 @@ export type RotationErrorCode =
   | 'ERR_SINK_COMMAND'
   | 'ERR_IAM'
   | 'ERR_IAM_THROTTLED'
+  | 'ERR_IAM_UNAVAILABLE'
   | 'ERR_STS';
 
 export class RotationError extends Error {
