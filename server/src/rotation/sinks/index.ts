@@ -10,7 +10,11 @@ import type { Sink, SinkContext } from './types.js';
 export type { Sink, SinkContext } from './types.js';
 
 export function sinkIdOf(cfg: SinkConfig): string {
-  if (cfg.id !== undefined) return cfg.id;
+  return cfg.id ?? targetOf(cfg);
+}
+
+/** Where the sink writes, as one string (the default sink id): what `allowed_targets` patterns match. */
+export function targetOf(cfg: SinkConfig): string {
   switch (cfg.type) {
     case 'github':
       return githubSinkId(cfg);

@@ -1,28 +1,39 @@
-// `{user}` and `{tag:KEY}` in sink fields, so one tag-matched entry can target each user's own
-// repository. Pure; an unknown placeholder or a missing tag is an error, never an empty string.
+// `{user}` and `{tag:KEY}` in a sink's target fields and variable names, so that one tag-matched
+// entry can deliver each user's key to that user's own repository. Pure; an unknown placeholder or a
+// missing tag is an error, never an empty string. Other fields (base_url, a command's arguments)
+// never hold a template: the config schema refuses them (targets.ts).
 import { RotationError } from '../errors.js';
+import type { SinkConfig } from '../config-schema.js';
+import { NAME_FIELDS, TARGET_FIELDS, unsafeTargetValue } from './targets.js';
 
 const PLACEHOLDER = /\{(user|tag:[^{}]+)\}/g;
 
-export function expandTemplate(text: string, user: { userName: string; tags: Record<string, string> }, path: string): string {
+export interface TemplateUser {
+  userName: string;
+  tags: Record<string, string>;
+}
+
+/** Expands one value. With `target`, each substituted value must be one plain path segment. */
+export function expandTemplate(text: string, user: TemplateUser, path: string, opts: { target?: boolean } = {}): string {
   return text.replace(PLACEHOLDER, (_m, name: string) => {
-    if (name === 'user') return user.userName;
-    const key = name.slice(4);
-    const value = user.tags[key];
+    const value = name === 'user' ? user.userName : user.tags[name.slice(4)];
     if (value === undefined || value === '') {
-      throw new RotationError('ERR_SINK_TEMPLATE', `${path}: user ${user.userName} has no tag "${key}"`);
+      throw new RotationError('ERR_SINK_TEMPLATE', `${path}: user ${user.userName} has no tag "${name.slice(4)}"`);
+    }
+    if (opts.target && unsafeTargetValue(value)) {
+      throw new RotationError('ERR_SINK_TARGET_NOT_ALLOWED', `${path}: the value of {${name}} for user ${user.userName} is not a plain name (only A-Z a-z 0-9 _ . = + @ -)`);
     }
     return value;
   });
 }
 
-/** Expands every string (and string in arrays) of a sink config object. */
-export function expandSinkConfig<T extends object>(cfg: T, user: { userName: string; tags: Record<string, string> }, path: string): T {
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(cfg)) {
-    if (typeof v === 'string') out[k] = expandTemplate(v, user, `${path}.${k}`);
-    else if (Array.isArray(v)) out[k] = v.map((x, i) => (typeof x === 'string' ? expandTemplate(x, user, `${path}.${k}[${i}]`) : x));
-    else out[k] = v;
+/** The sink config for one user: target fields and variable names expanded, everything else as written. */
+export function expandSinkConfig(cfg: SinkConfig, user: TemplateUser, path: string): SinkConfig {
+  const out: Record<string, unknown> = { ...cfg };
+  const targets = TARGET_FIELDS[cfg.type];
+  for (const field of [...targets, ...NAME_FIELDS]) {
+    const v = out[field];
+    if (typeof v === 'string') out[field] = expandTemplate(v, user, `${path}.${field}`, { target: targets.includes(field) });
   }
-  return out as T;
+  return out as SinkConfig;
 }
