@@ -16,6 +16,7 @@ export type RotationErrorCode =
   | 'ERR_SINK_HTTP'
   | 'ERR_SINK_NETWORK'
   | 'ERR_SINK_COMMAND'
+  | 'ERR_SINK_DEADLINE'
   | 'ERR_IAM'
   | 'ERR_IAM_THROTTLED'
   | 'ERR_IAM_UNAVAILABLE'

@@ -40,6 +40,21 @@ export interface RotationState {
   failures: number;
   nextAttemptAt: string | null;
   updatedAt: string;
+  // Added later; absent in rows written before (read as null / empty).
+  /** An IAM change about to be made: recorded before the call, cleared after it. Recovery audits what IAM shows. */
+  pendingIam?: PendingIamChange | null;
+  /** Sink id → when the push of the new key to it must have ended (ISO): nothing it started writes later. */
+  pushDeadlines?: Record<string, string>;
+  /** Sinks that may still receive a late write of a discarded key: the new key is pushed to them again once `until` passed. */
+  lateWrites?: { sinks: string[]; until: string } | null;
+}
+
+export interface PendingIamChange {
+  step: 'create' | 'discard' | 'delete' | 'delete_inactive' | 'deactivate';
+  keyId: string | null;
+  at: string;
+  /** The call was sent and got no answer (timeout, connection lost): it may or may not have happened. */
+  unanswered?: boolean;
 }
 
 /** A held lease on a named lock. `token` increases on every change of holder (fencing token). */

@@ -1,6 +1,8 @@
-// Shared HTTP handling for the sinks that speak plain REST (CircleCI, Travis): timeouts, and the
-// mapping of failures to RotationError. Response bodies are never copied into errors.
+// Shared HTTP handling for the sinks (GitHub, GitLab, CircleCI, Travis): timeouts, the push fence,
+// and the mapping of failures to RotationError. Response bodies are never copied into errors, and
+// redirects are refused (a redirect must not carry a secret to another host).
 import { RotationError } from '../errors.js';
+import type { PushFence } from './types.js';
 
 export const isRetryableStatus = (status: number): boolean => status === 408 || status === 429 || status >= 500;
 
@@ -16,25 +18,33 @@ export function networkError(sinkId: string, what: string, err: unknown): Rotati
   return new RotationError('ERR_SINK_NETWORK', `sink ${sinkId}: ${what} failed (${name})`, { retryable: true });
 }
 
+/** The push reached its deadline: nothing more may be written, because the lease may be gone by then. */
+export function deadlineError(sinkId: string, what: string, started: boolean): RotationError {
+  return new RotationError('ERR_SINK_DEADLINE', `sink ${sinkId}: ${what} ${started ? 'stopped at' : 'not started: past'} the push deadline (before the rotation lease expires)`, {
+    retryable: true,
+  });
+}
+
 export function requireToken(sinkId: string, env: NodeJS.ProcessEnv, name: string): string {
   const v = env[name];
   if (v === undefined || v === '') throw new RotationError('ERR_SINK_TOKEN_MISSING', `sink ${sinkId}: environment variable ${name} is not set`);
   return v;
 }
 
-/** fetch with a timeout; returns the response or throws a RotationError for network failures. */
-export async function fetchWithTimeout(
-  sinkId: string,
-  what: string,
-  url: string,
-  init: RequestInit,
-  timeoutMs: number,
-  signal?: AbortSignal,
-): Promise<Response> {
-  const signals = [AbortSignal.timeout(timeoutMs), ...(signal ? [signal] : [])];
+/**
+ * fetch under a timeout and a push fence: no request starts after the fence's deadline, and the one
+ * in flight is aborted at it. Network failures become RotationErrors; the response is returned as is.
+ */
+export async function fencedFetch(sinkId: string, what: string, url: string, init: RequestInit, timeoutMs: number, fence: PushFence = {}): Promise<Response> {
+  const left = fence.deadline === undefined ? Infinity : fence.deadline - Date.now();
+  if (left <= 0) throw deadlineError(sinkId, what, false);
+  if (fence.signal?.aborted) throw new RotationError('ERR_ROTATION_ABORTED', `sink ${sinkId}: ${what} not started: the run is stopping`);
+  const signals = [AbortSignal.timeout(Math.min(timeoutMs, left)), ...(fence.signal ? [fence.signal] : []), ...(init.signal ? [init.signal] : [])];
   try {
     return await fetch(url, { ...init, signal: AbortSignal.any(signals), redirect: 'error' });
   } catch (err) {
+    if (fence.deadline !== undefined && Date.now() >= fence.deadline) throw deadlineError(sinkId, what, true);
+    if (fence.signal?.aborted) throw new RotationError('ERR_ROTATION_ABORTED', `sink ${sinkId}: ${what} aborted: the run is stopping`);
     throw networkError(sinkId, what, err);
   }
 }
