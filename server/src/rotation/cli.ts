@@ -18,6 +18,14 @@ import { planRotation, runRotation } from './run.js';
 const USAGE = 'usage: credbroker rotate --config FILE (--user NAME ... | --all) [--force] [--dry-run] [--json]\n';
 
 export async function main(argv: string[]): Promise<number> {
+  const stopping = new AbortController();
+  let stoppedBy: NodeJS.Signals | undefined;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stoppedBy) process.exit(128 + (osConstants.signals[signal] ?? 1));
+    stoppedBy = signal;
+    process.stderr.write(`credbroker rotate: ${signal}: stopping after the step in flight, then releasing the rotation lock (again to exit at once)\n`);
+    stopping.abort();
+  };
   try {
     const { values } = usageOnError(() =>
       parseArgs({
@@ -40,6 +48,11 @@ export async function main(argv: string[]): Promise<number> {
     }
     const users = values.user;
     if ((users === undefined || users.length === 0) === !values.all) throw new UsageError('give --user NAME (one or more) or --all');
+    // From here on a signal stops the run safely instead of killing the process holding the lock.
+    if (!values['dry-run']) {
+      process.on('SIGTERM', onSignal);
+      process.on('SIGINT', onSignal);
+    }
     const { config, rotation } = await loadRotationConfig(values.config);
     const logger = createLogger({ level: config.logging.level });
     const iam = iamKeysFromAws(config.aws);
@@ -66,17 +79,8 @@ export async function main(argv: string[]): Promise<number> {
     }
 
     const store = await openStore(config.store);
-    const stopping = new AbortController();
-    let stoppedBy: NodeJS.Signals | undefined;
-    const onSignal = (signal: NodeJS.Signals) => {
-      if (stoppedBy) process.exit(128 + (osConstants.signals[signal] ?? 1));
-      stoppedBy = signal;
-      process.stderr.write(`credbroker rotate: ${signal}: stopping after the step in flight, then releasing the rotation lock (again to exit at once)\n`);
-      stopping.abort();
-    };
-    process.on('SIGTERM', onSignal);
-    process.on('SIGINT', onSignal);
     try {
+      if (stoppedBy) return 128 + (osConstants.signals[stoppedBy] ?? 1);
       const report = await runRotation(
         { config: rotation, store, iam, audit: cliAuditSink(config.audit, store), logger, registry: new Registry() },
         { ...(users ? { users } : {}), force, signal: stopping.signal },
@@ -99,11 +103,12 @@ export async function main(argv: string[]): Promise<number> {
       }
       return report.problems.length > 0 || report.users.some((r) => r.outcome === 'failed' || r.outcome === 'error') ? 1 : 0;
     } finally {
-      process.off('SIGTERM', onSignal);
-      process.off('SIGINT', onSignal);
       await store.close();
     }
   } catch (err) {
     return printUsageError(err, USAGE);
+  } finally {
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
   }
 }
