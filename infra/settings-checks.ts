@@ -17,7 +17,7 @@ import {
 } from './names.js';
 import type { StackSettings, TargetRoleSettings } from './settings.js';
 
-/** The inline policy the broker writes onto a target role to revoke its sessions (issue 6). */
+/** The inline policy the broker writes onto a target role to revoke its sessions. */
 export const REVOCATION_POLICY_NAME = 'AWSRevokeOlderSessions';
 
 export function checkSettings(s: StackSettings, problems: string[]): void {

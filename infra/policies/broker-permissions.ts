@@ -1,8 +1,8 @@
 // Permission policy of the broker's own role: the least it needs to do its three jobs.
 //  - exchange: AssumeRole + TagSession + SetSourceIdentity, only on target roles under one path;
-//  - rotation (issue 4): access-key actions only on users under the rotation path and/or carrying
+//  - rotation: access-key actions only on users under the rotation path and/or carrying
 //    the rotation tag, plus the two read-only calls it needs to find those users;
-//  - revocation (issue 6): PutRolePolicy (the AWSRevokeOlderSessions deny) only on target roles.
+//  - revocation: PutRolePolicy (the AWSRevokeOlderSessions deny) only on target roles.
 import { rolesUnderPath, usersUnderPath } from './arns.js';
 import { policy, type PolicyDocument, type Statement } from './document.js';
 

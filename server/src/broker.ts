@@ -14,7 +14,7 @@ import { createMetrics, type BrokerMetrics } from './metrics.js';
 import { createLogger, type Logger } from './log.js';
 import type { PreIssueCheck } from './exchange.js';
 import { GuardedIssuer } from './aws/guard.js';
-import { createRateLimiters, type RateLimitStoreFactory } from './http/rate-limit.js';
+import { createRateLimiters, type IdentityLimiter, type RateLimitStoreFactory } from './http/rate-limit.js';
 import type { OpsStore } from './ops/types.js';
 import { MemoryStore } from './store/memory.js';
 import { RevocationGuard } from './ops/revocations.js';
@@ -30,7 +30,8 @@ export interface BrokerOptions {
   metrics?: BrokerMetrics;
   now?: () => Date;
   preIssueChecks?: PreIssueCheck[];
-  limiters?: express.RequestHandler[];
+  /** Replace the rate limits (per IP before verification, per identity after). */
+  limiters?: { perIp: express.RequestHandler; perIdentity: IdentityLimiter };
   /** Shared counters for rate limits across replicas; default in-process. */
   rateLimitStore?: RateLimitStoreFactory;
   /** Set false to call STS without pacing and circuit breaker (benchmarks of the raw path). */
@@ -116,6 +117,12 @@ export function createBroker(initial: Config, opts: BrokerOptions = {}): Broker 
     return { ready: Object.values(issuers).every(Boolean), issuers };
   };
 
+  const limiters =
+    opts.limiters ??
+    createRateLimiters(() => config.server.rate_limit, {
+      metrics,
+      store: opts.rateLimitStore ?? (ops.driver === 'memory' ? undefined : counterRateLimitStore(ops)),
+    });
   const deps: AppDeps = {
     config: () => config,
     verifier: () => verifier,
@@ -127,12 +134,8 @@ export function createBroker(initial: Config, opts: BrokerOptions = {}): Broker 
     now: opts.now ?? (() => new Date()),
     ready: readiness,
     preIssueChecks: [revocations.check, ...(opts.preIssueChecks ?? [])],
-    limiters:
-      opts.limiters ??
-      createRateLimiters(() => config.server.rate_limit, {
-        metrics,
-        store: opts.rateLimitStore ?? (ops.driver === 'memory' ? undefined : counterRateLimitStore(ops)),
-      }),
+    limiters: [limiters.perIp],
+    identityLimiter: limiters.perIdentity,
   };
   const app = createApp(deps);
 

@@ -38,6 +38,8 @@ export type ReasonCode =
   | 'ERR_TOKEN_NOT_YET_VALID'
   | 'ERR_TOKEN_TOO_OLD'
   | 'ERR_TOKEN_CLAIMS_MISSING'
+  | 'ERR_TOKEN_CLAIM_TYPE'
+  | 'ERR_TOKEN_TYPE'
   | 'ERR_ISSUER_KEYS_UNAVAILABLE'
   | 'ERR_POLICY_NO_MATCH'
   | 'ERR_POLICY_DENY_RULE'
@@ -101,3 +103,10 @@ export class BrokerError extends Error {
 }
 
 export const isBrokerError = (e: unknown): e is BrokerError => e instanceof BrokerError;
+
+/**
+ * A failure on the broker's side that a retry with the same token may get past (503: STS
+ * throttled or down, not ready, timed out). Only these give a one-time token back; a permanent
+ * failure (502 access denied or rejected by STS, 500) keeps it spent.
+ */
+export const isTransient = (e: BrokerError): boolean => e.status === 503;

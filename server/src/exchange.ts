@@ -3,7 +3,7 @@
 // caller gets an answer. If the record cannot be written, no credentials leave (fail closed).
 import { performance } from 'node:perf_hooks';
 import { decodeJwt } from 'jose';
-import { BrokerError, isBrokerError } from './errors.js';
+import { BrokerError, isBrokerError, isTransient } from './errors.js';
 import type { Config } from './config/compile.js';
 import { evaluate, type AllowDecision } from './core/policy.js';
 import type { TokenVerifier, VerifiedToken } from './oidc/verifier.js';
@@ -13,6 +13,7 @@ import { replayKey, type ReplayLedger } from './replay/ledger.js';
 import type { AuditRecord, AuditSink } from './audit/types.js';
 import type { BrokerMetrics } from './metrics.js';
 import type { Logger } from './log.js';
+import type { IdentityLimiter } from './http/rate-limit.js';
 
 export interface ExchangeRequest {
   token: string;
@@ -44,6 +45,8 @@ export interface ExchangeDeps {
   logger: Logger;
   now(): Date;
   preIssueChecks?: PreIssueCheck[];
+  /** Per-identity rate limit, applied to verified identities only. */
+  identityLimiter?: IdentityLimiter;
 }
 
 /** Unverified iss/sub of a rejected token, for forensics. Marked as such in the record. */
@@ -54,6 +57,10 @@ function unverifiedIdentity(token: string): Record<string, unknown> {
   } catch {
     return {};
   }
+}
+
+function throwIfTimedOut(signal: AbortSignal | undefined, detail?: Record<string, unknown>): void {
+  if (signal?.aborted) throw new BrokerError('ERR_TIMEOUT', { retryAfter: 1, ...(detail ? { detail } : {}) });
 }
 
 async function roleChaining(deps: ExchangeDeps, config: Config): Promise<boolean> {
@@ -83,9 +90,11 @@ export async function exchange(deps: ExchangeDeps, req: ExchangeRequest): Promis
   try {
     verified = await verifier.verify(req.token);
     Object.assign(record, { issuer: verified.issuer.id, issuer_url: verified.issuer.url, subject: verified.claims.sub, jti: verified.claims.jti });
+    // Before the token is claimed: a rate-limited caller may retry with the same token.
+    await deps.identityLimiter?.check(verified.issuer.url, verified.claims.sub as string);
 
     const exp = typeof verified.claims.exp === 'number' ? verified.claims.exp : now.getTime() / 1000;
-    ledgerKey = replayKey(verified.issuer.url, verified.claims.jti, tokenHash);
+    ledgerKey = replayKey(verified.issuer.url, verified.claims.jti, verified.signedHash);
     const expiresAt = new Date((exp + verified.issuer.clockSkewSeconds) * 1000);
     if (!(await deps.ledger.claim(ledgerKey, expiresAt, now))) {
       ledgerKey = undefined; // not ours to release
@@ -114,10 +123,13 @@ export async function exchange(deps: ExchangeDeps, req: ExchangeRequest): Promis
       session_name: decision.sessionName,
       source_identity: decision.sourceIdentity,
       session_tags: decision.tags,
+      ...(decision.omittedTags.length > 0 ? { session_tags_omitted: decision.omittedTags } : {}),
       duration_seconds: decision.durationSeconds,
     });
     for (const check of deps.preIssueChecks ?? []) await check({ verified, decision, role: req.role, now });
 
+    // Nobody is waiting any more: don't issue credentials that no one would receive.
+    throwIfTimedOut(req.signal);
     const stsStarted = performance.now();
     let credentials: IssuedCredentials;
     try {
@@ -125,15 +137,18 @@ export async function exchange(deps: ExchangeDeps, req: ExchangeRequest): Promis
       deps.metrics.stsLatency.observe({ outcome: 'success' }, (performance.now() - stsStarted) / 1000);
     } catch (err) {
       deps.metrics.stsLatency.observe({ outcome: 'failure' }, (performance.now() - stsStarted) / 1000);
+      throwIfTimedOut(req.signal, { sts_error: isBrokerError(err) ? err.reason : String(err) });
       throw err;
     }
     Object.assign(record, {
-      decision: 'allow',
       access_key_id: credentials.accessKeyId,
       assumed_role_arn: credentials.assumedRoleArn,
       expiration: credentials.expiration.toISOString(),
-      latency_ms: Math.round(performance.now() - started),
     });
+    // STS answered after the caller was told the request timed out: these credentials are
+    // withheld, and the record (with their key id, for CloudTrail) says so.
+    throwIfTimedOut(req.signal, { credentials_withheld: true });
+    Object.assign(record, { decision: 'allow', latency_ms: Math.round(performance.now() - started) });
     await deps.audit.write(record);
     deps.metrics.exchanges.inc({ outcome: 'issued', code: 'OK' });
     deps.logger.info(
@@ -150,7 +165,7 @@ export async function exchange(deps: ExchangeDeps, req: ExchangeRequest): Promis
   } catch (err) {
     const be = isBrokerError(err) ? err : new BrokerError('ERR_INTERNAL', { detail: { error: err instanceof Error ? err.message : String(err) }, cause: err });
     // A transient failure on our side must not burn the caller's one-time token.
-    if (ledgerKey !== undefined && be.status >= 500) await deps.ledger.release(ledgerKey).catch(() => undefined);
+    if (ledgerKey !== undefined && isTransient(be)) await deps.ledger.release(ledgerKey).catch(() => undefined);
     const denied = be.status === 401 || be.status === 403;
     Object.assign(record, {
       decision: denied ? 'deny' : 'error',

@@ -33,7 +33,8 @@ export function createLogger(opts: { level?: string; destination?: DestinationSt
   return pino(
     {
       level: opts.level ?? 'info',
-      base: { service: 'credbroker' },
+      // `credbroker dev` sets CREDBROKER_MODE=dev so that every line it logs says so.
+      base: { service: 'credbroker', ...(process.env.CREDBROKER_MODE === 'dev' ? { mode: 'dev' } : {}) },
       redact: { paths: REDACT_PATHS, censor: '[REDACTED]' },
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },

@@ -11,6 +11,7 @@ import { formatProblem } from './core/problems.js';
 const RESTART_ONLY = [
   'server.host',
   'server.port',
+  'server.trust_proxy',
   'store',
   'audit',
   'logging',

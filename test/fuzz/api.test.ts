@@ -1,4 +1,4 @@
-// API fuzzing: schemathesis (from .venv-test) generates valid and invalid requests from
+// API fuzzing: schemathesis (from the project's .venv) generates valid and invalid requests from
 // server/openapi.json and sends them to a real broker on loopback. Every answer must be documented
 // and match its schema, and none may be a 5xx. A hook (schemathesis_hooks.py) gives a seeded share
 // of the requests a fresh, validly signed token from a local mint, so the fuzzing reaches the

@@ -87,3 +87,10 @@ it('reloads on file change without a signal', async () => {
   expect(await exchangeFor('444')).toBe(200);
   expect(await exchangeFor('222')).toBe(403);
 });
+
+it('names trust_proxy as needing a restart: the running listener keeps the proxy trust it started with', async () => {
+  const before = await reloads('applied');
+  replaceConfig(configText('555').replace('server: { port: 0 }', 'server: { port: 0, trust_proxy: 1 }'));
+  await until(async () => (await reloads('applied')) > before);
+  expect(broker.stderr()).toMatch(/"needs_restart":\["server\.trust_proxy"\]/);
+});

@@ -43,6 +43,57 @@ describe('rate limits', () => {
     }
   });
 
+  it('does not let forged tokens naming a victim use up the victim\'s identity limit', async () => {
+    const tb = await startTestBroker({
+      issuer,
+      config: {
+        aws: { sts_endpoint: sts.endpoint },
+        server: { rate_limit: { per_ip: { limit: 10_000, window_seconds: 60 }, per_identity: { limit: 3, window_seconds: 60 } } },
+      },
+    });
+    try {
+      // 300 tokens that claim the victim's iss + sub but are signed by the attacker's key.
+      const attackerKey = await issuer.unpublishedKey();
+      const forged = await issuer.sign({ ...providerClaims('github-actions'), aud: TEST_AUDIENCE }, { key: attackerKey, kid: issuer.keys[0]!.kid });
+      for (let batch = 0; batch < 10; batch++) {
+        const results = await Promise.all(Array.from({ length: 30 }, () => requestCredentials(tb.url, forged)));
+        expect(results.every((r) => r.status === 401 && r.body.error.code === 'ERR_TOKEN_INVALID')).toBe(true);
+      }
+      const victim = await requestCredentials(tb.url, await sign());
+      expect(victim.status).toBe(200);
+      // The identity limit still holds for the verified identity itself.
+      const statuses = [victim.status];
+      for (let i = 0; i < 3; i++) statuses.push((await requestCredentials(tb.url, await sign())).status);
+      expect(statuses).toEqual([200, 200, 200, 429]);
+    } finally {
+      await tb.close();
+    }
+  });
+
+  it('audits a per-identity refusal with the verified identity, and leaves the token unspent', async () => {
+    const tb = await startTestBroker({
+      issuer,
+      config: {
+        aws: { sts_endpoint: sts.endpoint },
+        server: { rate_limit: { per_ip: { limit: 10_000, window_seconds: 60 }, per_identity: { limit: 1, window_seconds: 1 } } },
+      },
+    });
+    try {
+      expect((await requestCredentials(tb.url, await sign())).status).toBe(200);
+      const token = await sign();
+      const limited = await requestCredentials(tb.url, token);
+      expect([limited.status, limited.body.error.code]).toEqual([429, 'ERR_RATE_LIMITED']);
+      expect(tb.audit.find((r) => r.request_id === limited.body.error.request_id)).toMatchObject({
+        code: 'ERR_RATE_LIMITED',
+        subject: providerClaims('github-actions').sub,
+      });
+      await new Promise((r) => setTimeout(r, Number(limited.headers.get('retry-after')) * 1000 + 100));
+      expect((await requestCredentials(tb.url, token)).status).toBe(200);
+    } finally {
+      await tb.close();
+    }
+  });
+
   it('limits one client IP across identities', async () => {
     const tb = await startTestBroker({
       issuer,
@@ -55,6 +106,46 @@ describe('rate limits', () => {
       const statuses = [];
       for (let i = 0; i < 3; i++) statuses.push((await requestCredentials(tb.url, await sign({ sub: `s${i}` }))).status);
       expect(statuses).toEqual([200, 200, 429]);
+    } finally {
+      await tb.close();
+    }
+  });
+});
+
+describe('client IP behind proxies (server.trust_proxy)', () => {
+  const viaProxy = (forwardedFor: string) => ({ headers: { 'x-forwarded-for': forwardedFor } });
+  const clientIpOf = (tb: Awaited<ReturnType<typeof startTestBroker>>, requestId: string) =>
+    tb.audit.find((r) => r.request_id === requestId)?.client_ip;
+
+  it.each([
+    ['a hop count of 1', 1],
+    ['the proxy\'s CIDR', ['127.0.0.0/8']],
+  ] as const)('with %s, takes the address the proxy appended: spoofed entries neither change the audit nor dodge the per-IP limit', async (_name, trust) => {
+    const tb = await startTestBroker({
+      issuer,
+      config: {
+        aws: { sts_endpoint: sts.endpoint },
+        server: { trust_proxy: trust as never, rate_limit: { per_ip: { limit: 2, window_seconds: 60 }, per_identity: { limit: 100, window_seconds: 60 } } },
+      },
+    });
+    try {
+      // The test client plays the load balancer (127.0.0.1), which appends the caller's address.
+      const results = [];
+      for (const spoofed of ['203.0.113.1', '203.0.113.2', '203.0.113.3']) {
+        results.push(await requestCredentials(tb.url, await sign(), { role: 'deploy' }, viaProxy(`${spoofed}, 198.51.100.9`)));
+      }
+      expect(results.map((r) => r.status)).toEqual([200, 200, 429]);
+      expect(clientIpOf(tb, results[0]!.headers.get('x-request-id')!)).toBe('198.51.100.9');
+    } finally {
+      await tb.close();
+    }
+  });
+
+  it('with the default (false), ignores X-Forwarded-For altogether', async () => {
+    const tb = await startTestBroker({ issuer, config: { aws: { sts_endpoint: sts.endpoint } } });
+    try {
+      const res = await requestCredentials(tb.url, await sign(), { role: 'deploy' }, viaProxy('203.0.113.1'));
+      expect(clientIpOf(tb, res.headers.get('x-request-id')!)).toBe('127.0.0.1');
     } finally {
       await tb.close();
     }

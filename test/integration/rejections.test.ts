@@ -9,6 +9,7 @@ import { startTestBroker, requestCredentials, TEST_AUDIENCE, DEPLOY_ROLE_ARN, ty
 import { providerClaims } from '../support/fixtures.js';
 import { CountingIssuer } from '../support/sts-spy.js';
 import { assertMatchesOpenApi } from '../support/openapi.js';
+import { withSpareBits } from '../support/respell.js';
 
 let moto: Moto;
 let issuer: TestIssuer;
@@ -130,6 +131,40 @@ describe('token verification failures are 401 with a coarse public code and a pr
     expectRefused(await requestCredentials(tb.url, token), 401, 'ERR_TOKEN_INVALID', 'ERR_TOKEN_AUDIENCE');
   });
 
+  it('refuses a token typed as something other than a JWT identity token (at+jwt)', async () => {
+    const token = await issuer.sign(claims(), { typ: 'at+jwt' });
+    expectRefused(await requestCredentials(tb.url, token), 401, 'ERR_TOKEN_INVALID', 'ERR_TOKEN_TYPE');
+  });
+
+  it('accepts a token without typ, and with typ "JWT" in any case', async () => {
+    expect((await requestCredentials(tb.url, await issuer.sign(claims(), { typ: null }))).status).toBe(200);
+    expect((await requestCredentials(tb.url, await issuer.sign(claims(), { typ: 'jwt' }))).status).toBe(200);
+    stsCallsBefore = sts.calls.length;
+  });
+
+  it('refuses a token minted for several audiences (the issuer does not allow it)', async () => {
+    const token = await issuer.sign(claims({ aud: [TEST_AUDIENCE, 'https://another-service.example.com'] }));
+    expectRefused(await requestCredentials(tb.url, token), 401, 'ERR_TOKEN_INVALID', 'ERR_TOKEN_AUDIENCE');
+  });
+
+  it('refuses a token whose sub is not a string', async () => {
+    expectRefused(await requestCredentials(tb.url, await issuer.sign(claims({ sub: 487920697 }))), 401, 'ERR_TOKEN_INVALID', 'ERR_TOKEN_CLAIM_TYPE');
+    expectRefused(await requestCredentials(tb.url, await issuer.sign(claims({ sub: ['a', 'b'] }))), 401, 'ERR_TOKEN_INVALID', 'ERR_TOKEN_CLAIM_TYPE');
+  });
+
+  it('refuses a token without sub', async () => {
+    expectRefused(await requestCredentials(tb.url, await issuer.sign(claims({ sub: null }))), 401, 'ERR_TOKEN_INVALID', 'ERR_TOKEN_CLAIMS_MISSING');
+  });
+
+  it('refuses a token that is not in canonical base64url (padding, or spare bits set)', async () => {
+    const token = await issuer.sign(claims());
+    const [h, p, s] = token.split('.') as [string, string, string];
+    expectRefused(await requestCredentials(tb.url, `${h}.${p}.${s}==`), 401, 'ERR_TOKEN_INVALID', 'ERR_TOKEN_MALFORMED');
+    expectRefused(await requestCredentials(tb.url, `${h}=.${p}.${s}`), 401, 'ERR_TOKEN_INVALID', 'ERR_TOKEN_MALFORMED');
+    expectRefused(await requestCredentials(tb.url, withSpareBits(token)), 401, 'ERR_TOKEN_INVALID', 'ERR_TOKEN_MALFORMED');
+    expectRefused(await requestCredentials(tb.url, `${h}.${p}.${s}+`), 401, 'ERR_TOKEN_INVALID', 'ERR_TOKEN_MALFORMED');
+  });
+
   it('refuses a token from an issuer that is not on the allowlist', async () => {
     const token = await other.sign(claims());
     expectRefused(await requestCredentials(tb.url, token), 401, 'ERR_TOKEN_INVALID', 'ERR_TOKEN_ISSUER_UNKNOWN');
@@ -156,7 +191,7 @@ describe('token verification failures are 401 with a coarse public code and a pr
     expectRefused(await requestCredentials(tb.url, token), 401, 'ERR_TOKEN_REPLAYED', 'ERR_TOKEN_REPLAYED');
   });
 
-  it('treats a token without jti as one-time too (by its hash)', async () => {
+  it('treats a token without jti as one-time too (by its signed content)', async () => {
     const token = await issuer.sign(claims({ jti: null }));
     expect((await requestCredentials(tb.url, token)).status).toBe(200);
     stsCallsBefore = sts.calls.length;

@@ -12,6 +12,16 @@ let sts: FakeSts;
 let tb: TestBroker;
 const token = () => issuer.sign({ ...providerClaims('github-actions'), aud: TEST_AUDIENCE });
 
+async function waitFor<T>(probe: () => T | undefined, ms = 5000): Promise<T> {
+  const until = Date.now() + ms;
+  for (;;) {
+    const v = probe();
+    if (v !== undefined) return v;
+    if (Date.now() > until) throw new Error('timed out waiting');
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
 beforeAll(async () => {
   [issuer, sts] = await Promise.all([startIssuer(), startFakeSts()]);
   tb = await startTestBroker({
@@ -56,6 +66,19 @@ describe('STS failures', () => {
     const retry = await requestCredentials(tb.url, t);
     expect(retry.status).toBe(200);
     expect(retry.body.AccessKeyId).toMatch(/^ASIAFAKE/);
+  });
+
+  it.each([
+    ['AccessDenied', 403, 'ERR_STS_ACCESS_DENIED'],
+    ['ValidationError', 400, 'ERR_STS_REJECTED'],
+  ] as const)('keeps the token spent after a permanent STS refusal (%s, 502): a retry with it is a replay', async (code, status, publicCode) => {
+    const t = await token();
+    sts.script = [{ kind: 'error', status, code }, { kind: 'ok' }];
+    const first = await requestCredentials(tb.url, t);
+    expect([first.status, first.body.error.code]).toEqual([502, publicCode]);
+    const retry = await requestCredentials(tb.url, t);
+    expect([retry.status, retry.body.error.code]).toEqual([401, 'ERR_TOKEN_REPLAYED']);
+    expect(sts.requests.length).toBe(1);
   });
 
   it('never retries AccessDenied: one STS call, 502 ERR_STS_ACCESS_DENIED', async () => {
@@ -121,21 +144,55 @@ describe('STS failures', () => {
     }
   });
 
-  it('times out a slow STS with 503 ERR_TIMEOUT within the request timeout', async () => {
+  it('times out a slow STS with 503 ERR_TIMEOUT: the call is cancelled, nothing is issued, the token can retry', async () => {
     const slow = await startTestBroker({
       issuer,
       config: { server: { request_timeout_ms: 1000 }, aws: { sts_endpoint: sts.endpoint, max_attempts: 1 } },
     });
     sts.latencyMs = 3000;
     try {
+      const t = await token();
       const started = Date.now();
-      const res = await requestCredentials(slow.url, await token());
-      expect(res.status).toBe(503);
-      expect(['ERR_TIMEOUT', 'ERR_STS_UNAVAILABLE']).toContain(res.body.error.code);
+      const res = await requestCredentials(slow.url, t);
+      expect([res.status, res.body.error.code]).toEqual([503, 'ERR_TIMEOUT']);
       expect(Date.now() - started).toBeLessThan(2500);
+      // The exchange itself ends as a timeout, not as an issue nobody received.
+      await waitFor(() => slow.audit.find((r) => r.request_id === res.body.error.request_id));
+      const record = slow.audit.find((r) => r.request_id === res.body.error.request_id)!;
+      expect(record).toMatchObject({ decision: 'error', code: 'ERR_TIMEOUT' });
+      expect(record.access_key_id).toBeUndefined();
+      sts.latencyMs = 0;
+      expect((await requestCredentials(slow.url, t)).status).toBe(200);
     } finally {
       sts.latencyMs = 0;
       await slow.close();
+    }
+  });
+
+  it('audits credentials that STS issued after the caller was told the request timed out', async () => {
+    // An STS adapter that ignores cancellation (as a call already on the wire may): it stands in
+    // for the window between STS answering and the answer reaching the broker.
+    const late = await startTestBroker({
+      issuer,
+      config: { server: { request_timeout_ms: 1000 }, aws: { sts_endpoint: sts.endpoint, max_attempts: 1 } },
+      wrapSts: (inner) => ({
+        runsOnTemporaryCredentials: () => inner.runsOnTemporaryCredentials(),
+        assumeRole: async (req) => {
+          const creds = await inner.assumeRole(req);
+          await new Promise((r) => setTimeout(r, 1500));
+          return creds;
+        },
+      }),
+    });
+    try {
+      const res = await requestCredentials(late.url, await token());
+      expect([res.status, res.body.error.code]).toEqual([503, 'ERR_TIMEOUT']);
+      const record = await waitFor(() => late.audit.find((r) => r.request_id === res.body.error.request_id));
+      expect(record).toMatchObject({ decision: 'error', code: 'ERR_TIMEOUT', detail: { credentials_withheld: true } });
+      expect(record.access_key_id).toMatch(/^ASIAFAKE/);
+      expect(late.audit.filter((r) => r.request_id === res.body.error.request_id && r.decision === 'allow')).toEqual([]);
+    } finally {
+      await late.close();
     }
   });
 });

@@ -110,9 +110,9 @@ export async function requestCredentials(
   url: string,
   token: string | undefined,
   body: unknown = { role: 'deploy' },
-  opts: { format?: string; contentType?: string; rawBody?: string } = {},
+  opts: { format?: string; contentType?: string; rawBody?: string; headers?: Record<string, string> } = {},
 ): Promise<{ status: number; body: any; text: string; headers: Headers }> {
-  const headers: Record<string, string> = { 'content-type': opts.contentType ?? 'application/json' };
+  const headers: Record<string, string> = { 'content-type': opts.contentType ?? 'application/json', ...opts.headers };
   if (token !== undefined) headers.authorization = `Bearer ${token}`;
   const q = opts.format ? `?format=${encodeURIComponent(opts.format)}` : '';
   const res = await fetch(`${url}/v1/credentials${q}`, { method: 'POST', headers, body: opts.rawBody ?? JSON.stringify(body) });

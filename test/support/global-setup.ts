@@ -4,6 +4,6 @@ import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 export default function setup(): void {
-  const script = fileURLToPath(new URL('./ensure-venv.sh', import.meta.url));
+  const script = fileURLToPath(new URL('../../scripts/ensure-venv.sh', import.meta.url));
   execFileSync('bash', [script], { stdio: 'inherit' });
 }

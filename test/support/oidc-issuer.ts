@@ -16,6 +16,8 @@ export interface SignOptions {
   /** Override or drop header fields (e.g. kid) — for hostile-token tests. */
   kid?: string | null;
   key?: IssuerKey;
+  /** The `typ` header: default "JWT"; null leaves it out. */
+  typ?: string | null;
   /** Claims set verbatim; defaults fill iss/aud/iat/nbf/exp/jti unless given (null removes). */
   lifetimeSeconds?: number;
 }
@@ -75,7 +77,8 @@ export async function startIssuer(opts: { path?: string } = {}): Promise<TestIss
         ...claims,
       };
       for (const [k, v] of Object.entries(payload)) if (v === null && k !== 'build_tag') delete payload[k];
-      const header: { alg: string; kid?: string; typ: string } = { alg: key.alg, typ: 'JWT' };
+      const header: { alg: string; kid?: string; typ?: string } = { alg: key.alg };
+      if (signOpts.typ !== null) header.typ = signOpts.typ ?? 'JWT';
       if (signOpts.kid !== null) header.kid = signOpts.kid ?? key.kid;
       return new SignJWT(payload).setProtectedHeader(header).sign(key.privateKey);
     },

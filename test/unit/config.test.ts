@@ -249,3 +249,29 @@ describe('JSON Schema', () => {
     expect(text).not.toContain('"HS256"');
   });
 });
+
+describe('server.trust_proxy', () => {
+  it.each([
+    ['a hop count', 1],
+    ['a list of CIDRs and addresses', ['10.0.0.0/8', '192.0.2.10', '2001:db8::/32', 'loopback']],
+    ['false', false],
+  ] as const)('accepts %s without a warning', (_name, value) => {
+    const { config, warnings } = parseConfig(configWith((c) => (c.server = { trust_proxy: value })));
+    expect(config.server.trust_proxy).toEqual(value);
+    expect(warnings).toEqual([]);
+  });
+
+  it('warns that true lets any client choose its own IP', () => {
+    const { warnings } = parseConfig(configWith((c) => (c.server = { trust_proxy: true })));
+    expect(warnings).toEqual([{ path: 'server.trust_proxy', message: expect.stringMatching(/any client can pick its own IP/) }]);
+  });
+
+  it('reports every entry that is not an IP, a CIDR or a named range, with its index', () => {
+    const problems = problemsOf(configWith((c) => (c.server = { trust_proxy: ['10.0.0.0/8', 'lb.internal', '10.0.0.0/33', '::1/129'] })));
+    expect(problems.map((p) => p.path)).toEqual(['server.trust_proxy[1]', 'server.trust_proxy[2]', 'server.trust_proxy[3]']);
+  });
+
+  it('refuses a comma-separated string (ambiguous; give a list)', () => {
+    expect(problemsOf(configWith((c) => (c.server = { trust_proxy: '10.0.0.1, 10.0.0.2' }))).map((p) => p.path)).toEqual(['server.trust_proxy']);
+  });
+});

@@ -116,3 +116,55 @@ describe('lint warnings', () => {
     expect([...config.policy.roles.keys()]).toEqual(['deploy-production', 'read-only']);
   });
 });
+
+describe('lint: deny rules whose types cannot be confirmed', () => {
+  const denyWarnings = (issuers: Record<string, unknown>, deny: Array<Record<string, unknown>>, roleDeny: Array<Record<string, unknown>> = []) =>
+    parseConfig(
+      JSON.stringify({
+        issuers,
+        roles: {
+          deploy: {
+            arn: 'arn:aws:iam::111122223333:role/deploy',
+            allow: Object.keys(issuers).map((id) => ({ issuer: id, claims: { project: 'p1' } })),
+            deny: roleDeny,
+          },
+        },
+        deny,
+      }),
+    ).warnings.filter((w) => /deny rule also matches its text form/.test(w.message));
+  const generic = { p: { url: 'https://p.example.com', audiences: AUD } };
+
+  const cases: Array<[string, Record<string, unknown>, Array<Record<string, unknown>>, Array<Record<string, unknown>>, string[]]> = [
+    ['flags a boolean in a deny rule with an issuer that has no preset', generic, [], [{ issuer: 'p', claims: { emergency_freeze: true } }], ['roles.deploy.deny[0].claims.emergency_freeze']],
+    ['flags a boolean in an issuer-less deny rule', generic, [{ claims: { emergency_freeze: true } }], [], ['deny[0].claims.emergency_freeze']],
+    ['flags a number on a custom GitLab claim', { gl: { preset: 'gitlab', audiences: AUD } }, [{ issuer: 'gl', claims: { freeze_level: 2 } }], [], ['deny[0].claims.freeze_level']],
+    ['flags a value in contains', generic, [{ issuer: 'p', claims: { groups: { contains: 7 } } }], [], ['deny[0].claims.groups']],
+    ['does not flag a string value', generic, [{ issuer: 'p', claims: { emergency_freeze: 'true' } }], [], []],
+    ['does not flag a number the preset types as a number', { gl: { preset: 'gitlab', audiences: AUD } }, [{ issuer: 'gl', claims: { runner_id: 7 } }], [], []],
+    ['does not flag GitHub, which sends strings (true becomes "true")', { gh: { preset: 'github-actions', audiences: AUD } }, [{ issuer: 'gh', claims: { ref_protected: false } }], [], []],
+  ];
+  it.each(cases)('%s', (_name, issuers, deny, roleDeny, paths) => {
+    expect(denyWarnings(issuers, deny, roleDeny).map((w) => w.path)).toEqual(paths);
+  });
+});
+
+describe('lint: session tags from mutable names', () => {
+  const tagWarnings = (tags: Record<string, string> | undefined) =>
+    parseConfig(
+      JSON.stringify({
+        issuers: { gh: { preset: 'github-actions', audiences: AUD } },
+        roles: { deploy: { arn: 'arn:aws:iam::111122223333:role/deploy', ...(tags ? { tags } : {}), allow: [{ issuer: 'gh', claims: { repository_id: '1' } }] } },
+      }),
+    ).warnings.filter((w) => w.path.startsWith('roles.deploy.tags'));
+
+  it('flags a configured tag filled from the repository name', () => {
+    expect(tagWarnings({ repo: '{repository}', ref: '{ref}' })).toEqual([
+      { path: 'roles.deploy.tags.repo', message: expect.stringMatching(/mutable name\(s\) repository .* aws:PrincipalTag\/repo .* tag repository_id/) },
+    ]);
+  });
+
+  it('does not flag a tag filled from an immutable id, nor the preset defaults', () => {
+    expect(tagWarnings({ repository_id: '{repository_id}' })).toEqual([]);
+    expect(tagWarnings(undefined)).toEqual([]);
+  });
+});

@@ -249,6 +249,47 @@ describe('evaluate: claims the decision used', () => {
   });
 });
 
+describe('evaluate: session tags are exact or left out', () => {
+  const policy = policyOf({
+    issuers: { p: { url: 'https://p.example.com', audiences: AUD } },
+    roles: {
+      deploy: {
+        arn: ARN,
+        tags: { ref: '{ref}', project: '{project}' },
+        transitive_tag_keys: ['ref'],
+        allow: [{ issuer: 'p', claims: { project: 'p1' } }],
+      },
+    },
+  });
+  const tagsOf = (ref: string) => {
+    const d = evaluate(policy, input({ project: 'p1', ref, sub: 'x' }, { issuer: 'p' }));
+    if (d.effect !== 'allow') throw new Error('expected allow');
+    return d;
+  };
+
+  it('does not give a branch with "#" the tag of the branch with "_" (an IAM condition on one must not match the other)', () => {
+    const legit = tagsOf('refs/heads/release_2024');
+    const lookalike = tagsOf('refs/heads/release#2024');
+    expect(legit.tags).toContainEqual({ Key: 'ref', Value: 'refs/heads/release_2024' });
+    expect(lookalike.tags.find((t) => t.Key === 'ref')).toBeUndefined();
+    expect(lookalike.omittedTags).toEqual([{ key: 'ref', reason: 'characters' }]);
+    expect(lookalike.tags).toContainEqual({ Key: 'project', Value: 'p1' });
+  });
+
+  it('does not cut two long values that differ after 256 characters into the same tag', () => {
+    const a = tagsOf(`refs/heads/${'x'.repeat(250)}-a`);
+    const b = tagsOf(`refs/heads/${'x'.repeat(250)}-b`);
+    expect(a.tags.find((t) => t.Key === 'ref')).toBeUndefined();
+    expect(b.tags.find((t) => t.Key === 'ref')).toBeUndefined();
+    expect(a.omittedTags).toEqual([{ key: 'ref', reason: 'length' }]);
+  });
+
+  it('does not name an omitted tag as transitive', () => {
+    expect(tagsOf('refs/heads/main').transitiveTagKeys).toEqual(['ref']);
+    expect(tagsOf('refs/heads/a#b').transitiveTagKeys).toEqual([]);
+  });
+});
+
 describe('evaluate: the role index decides like a full scan', () => {
   const VALUES = ['1', 1, 'x', 'true', true, false, 'a/b'] as const;
   const value = fc.constantFrom(...VALUES);
@@ -307,5 +348,34 @@ describe('evaluate: the role index decides like a full scan', () => {
     expect(at('x')).toBe('roles.deploy.allow[1]');
     expect(at(true)).toBe('ERR_POLICY_NO_MATCH');
     expect(at(['1'])).toBe('ERR_POLICY_NO_MATCH');
+  });
+});
+
+describe('evaluate: a deny rule never fails open on a type mismatch', () => {
+  const policy = policyOf({
+    issuers: { p: { url: 'https://p.example.com', audiences: AUD } },
+    roles: {
+      deploy: {
+        arn: ARN,
+        allow: [{ issuer: 'p', claims: { project: 'p1', emergency_freeze: 'false' } }, { issuer: 'p', claims: { project: 'p2' } }],
+        deny: [{ issuer: 'p', claims: { emergency_freeze: true } }, { issuer: 'p', claims: { level: { glob: '9*' } } }],
+      },
+    },
+  });
+  const cases: Array<[string, Record<string, unknown>, string]> = [
+    ['denies a token whose "true" meets a deny rule written as true', { project: 'p2', emergency_freeze: 'true' }, 'ERR_POLICY_DENY_RULE'],
+    ['denies a token whose boolean meets it exactly', { project: 'p2', emergency_freeze: true }, 'ERR_POLICY_DENY_RULE'],
+    ['denies a number that a deny glob matches as text', { project: 'p2', level: 95 }, 'ERR_POLICY_DENY_RULE'],
+    ['still compares allow bindings strictly (false is not "false")', { project: 'p1', emergency_freeze: false }, 'ERR_POLICY_NO_MATCH'],
+    ['allows when no deny rule matches in any form', { project: 'p2', emergency_freeze: 'false', level: 5 }, 'roles.deploy.allow[1]'],
+  ];
+  it.each(cases)('%s', (_name, claims, expected) => {
+    const d = evaluate(policy, input({ sub: 'x', ...claims }, { issuer: 'p' }));
+    expect(d.effect === 'allow' ? d.binding : d.reason).toBe(expected);
+  });
+
+  it('marks in the verdict that the deny rule matched as text', () => {
+    const d = evaluate(policy, input({ sub: 'x', project: 'p2', emergency_freeze: 'true' }, { issuer: 'p' }));
+    expect(d.effect === 'deny' ? d.detail[0]!.conditions[0] : undefined).toMatchObject({ claim: 'emergency_freeze', matched: true, asText: true });
   });
 });

@@ -99,7 +99,7 @@ const providers: Record<PresetName, ProviderCase> = {
     issuer: { preset: 'buildkite' },
     claims: { organization_id: 'f892efa9-103e-4d28-97a1-3b8616a0994d', pipeline_id: '0184990a-4782-42b5-afc1-16715b10b1a0', build_branch: 'main' },
     sessionName: 'bk-0184990a-477b-4fa8-9968-496074483cee',
-    sourceIdentity: 'bk-f892efa9-103e-4d28-97a1-3b8616a0994d',
+    sourceIdentity: 'bk-0184990a-4782-42b5-afc1-16715b10b1a0',
     jobId: '0184990a-477b-4fa8-9968-496074483cee',
     pinned: 'organization_id',
   },
@@ -171,6 +171,15 @@ describe('provider claim sets against a binding on immutable ids', () => {
     expect(d.tags.length).toBeLessThanOrEqual(50);
     for (const tag of d.tags) expect(tag.Value).toMatch(SAFE_TAG);
     expect(d.tags).toContainEqual({ Key: 'provider', Value: name });
+    // The provider's own values fit: no default tag is left out for a real token of it.
+    expect(d.omittedTags).toEqual([]);
+  });
+
+  it('tags Bitbucket\'s braced uuids as bare uuids (AWS refuses braces in tag values)', () => {
+    const p = providers.bitbucket;
+    const { config } = configFor(p.issuer, p.claims);
+    const d = evaluate(config.policy, { issuer: 'ci', claims: fixture('bitbucket'), role: 'deploy', requestedDuration: undefined, tokenHash: TOKEN_HASH, roleChaining: false, now: new Date(0) });
+    expect(d.effect === 'allow' && d.tags).toContainEqual({ Key: 'repository_uuid', Value: '1de489be-ce6a-42a0-a8c8-eadbf1174ac7' });
   });
 
   it.each(rows)('%s: denies the same job when the pinned immutable id differs', (_name, p) => {

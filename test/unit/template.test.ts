@@ -28,6 +28,8 @@ describe('parseTemplate errors', () => {
     ['rejects a nested "{"', '{a{b}', /nested "\{" at 0/],
     ['rejects an unknown built-in', '{@x}', /unknown built-in "\{@x\}"/],
     ['rejects a built-in with wrong case', '{@Role}', /unknown built-in/],
+    ['rejects an unknown filter', '{a|upper}', /unknown filter "\|upper" at 0 \(known: \|unbrace\)/],
+    ['rejects a filter without a claim', '{|unbrace}', /empty placeholder at 0/],
   ];
   it.each(cases)('%s', (_name, source, error) => {
     const t = parseTemplate(source);
@@ -54,6 +56,12 @@ describe('parseTemplate', () => {
     expect(t.claims).toEqual(['repository_id']);
   });
 
+  it('reads a filter after the last "|" and lists the claim without it', () => {
+    const t = parsed('bb-{repositoryUuid|unbrace}');
+    expect(t.parts).toEqual([{ literal: 'bb-' }, { claim: 'repositoryUuid', filter: 'unbrace' }]);
+    expect(t.claims).toEqual(['repositoryUuid']);
+  });
+
   it('accepts a template without placeholders', () => {
     expect(parsed('static').parts).toEqual([{ literal: 'static' }]);
   });
@@ -76,6 +84,8 @@ describe('renderTemplate', () => {
     ['renders built-ins', '{@issuer}/{@provider}/{@role}', {}, 'gh/github-actions/deploy'],
     ['renders the first 12 hex digits of the token hash, never more', '{@token_hash}', {}, '0123456789ab'],
     ['does not re-expand braces inside a claim value', '{a}', { a: '{b}' }, '{b}'],
+    ['unbrace drops one pair of surrounding braces', 'u-{id|unbrace}', { id: '{1de489be-ce6a}' }, 'u-1de489be-ce6a'],
+    ['unbrace leaves a value without surrounding braces as it is', '{id|unbrace}', { id: 'a{b}' }, 'a{b}'],
   ];
   it.each(cases)('%s', (_name, source, claims, expected) => {
     expect(renderTemplate(parsed(source), ctx(claims))).toBe(expected);
@@ -129,9 +139,13 @@ describe('naming of an allow decision with hostile claims', () => {
     expect(d.sessionName).toMatch(/^[\w+=,.@-]{2,64}$/);
     expect(d.sourceIdentity).toMatch(/^[\w+=,.@-]{2,64}$/);
     expect(d.sourceIdentity).not.toMatch(/^aws:/i);
-    expect(d.tags).toHaveLength(1);
-    expect(d.tags[0]!.Key).toBe('value');
-    expect(d.tags[0]!.Value).toMatch(/^[\p{L}\p{Z}\p{N}_.:/=+\-@]{0,256}$/u);
+    // The tag is there with a valid value, or left out (and named as such) — never altered.
+    expect(d.tags.length + d.omittedTags.length).toBe(1);
+    for (const tag of d.tags) {
+      expect(tag.Key).toBe('value');
+      expect(tag.Value).toMatch(/^[\p{L}\p{Z}\p{N}_.:/=+\-@]{0,256}$/u);
+    }
+    for (const omitted of d.omittedTags) expect(omitted.key).toBe('value');
   });
 
   it('reports a template error in config with its path', () => {

@@ -13,6 +13,7 @@ import { iamKeysFromAws, startRotationLoop, type RotationLoop } from '../rotatio
 import { defaultHolder, inventory, runRotation } from '../rotation/run.js';
 import { openStore, StoreError, type Store } from '../store/index.js';
 import { loadOrReport, parse } from './args.js';
+import { formatProblem } from '../core/problems.js';
 
 const rotateInput = z
   .strictObject({
@@ -66,7 +67,7 @@ export async function main(argv: string[]): Promise<number> {
     port: { type: 'string' },
     host: { type: 'string' },
   });
-  const loaded = await loadOrReport(values.config);
+  const loaded = await loadOrReport(values.config, { printWarnings: false });
   if (!loaded) return 1; // never a partial start
   const { config } = loaded;
   let store: Store;
@@ -80,6 +81,7 @@ export async function main(argv: string[]): Promise<number> {
   const extraRoutes = rotationRoutes({ config, store, broker: () => broker! });
   broker = createBroker(config, { ops: store, admin: { extraRoutes } });
   const { logger } = broker;
+  for (const w of loaded.warnings) logger.warn({ warning: formatProblem(w) }, 'config lint warning');
   let watcher: ReturnType<typeof watchConfig> | undefined;
   let rotation: RotationLoop | undefined;
   try {

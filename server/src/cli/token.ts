@@ -1,15 +1,39 @@
-// `credbroker token decode [TOKEN | -]`: header and claims of a JWT, NOT verified — to help write
-// policies. The signature is never printed; a still-valid token is flagged as a secret.
+// `credbroker token decode [--file PATH | -]`: header and claims of a JWT, NOT verified — to help
+// write policies. The token is read from a file or stdin: on the command line it would sit in the
+// shell history and the process list. The signature is never printed; a live token is flagged.
 import { readFileSync } from 'node:fs';
 import { decodeJwt, decodeProtectedHeader } from 'jose';
+import { parse } from './args.js';
+
+const USAGE = 'usage: credbroker token decode [--file PATH | -]   (reads stdin when no file is given)\n';
 
 export async function main(argv: string[]): Promise<number> {
-  const [sub, arg] = argv;
-  if (sub !== 'decode') {
-    process.stderr.write('usage: credbroker token decode [TOKEN | -]   (reads stdin when TOKEN is - or absent)\n');
+  const [sub, ...rest] = argv;
+  let args;
+  try {
+    args = parse(rest, { file: { type: 'string', short: 'f' } }, true);
+  } catch (err) {
+    process.stderr.write(`credbroker: ${err instanceof Error ? err.message : String(err)}\n${USAGE}`);
     return 2;
   }
-  const token = (arg === undefined || arg === '-' ? readFileSync(0, 'utf8') : arg).trim();
+  const [arg, ...extra] = args.positionals;
+  if (sub !== 'decode' || extra.length > 0 || (arg !== undefined && args.values.file !== undefined)) {
+    process.stderr.write(USAGE);
+    return 2;
+  }
+  let token: string;
+  try {
+    if (args.values.file !== undefined) token = readFileSync(args.values.file, 'utf8');
+    else if (arg === undefined || arg === '-') token = readFileSync(0, 'utf8');
+    else {
+      process.stderr.write('warning: a token on the command line stays in the shell history and the process list; use --file or stdin\n');
+      token = arg;
+    }
+  } catch (err) {
+    process.stderr.write(`credbroker: cannot read the token: ${(err as NodeJS.ErrnoException).code ?? String(err)} (${args.values.file ?? 'stdin'})\n`);
+    return 2;
+  }
+  token = token.trim();
   let header: unknown;
   let claims: Record<string, unknown>;
   try {

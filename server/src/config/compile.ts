@@ -7,6 +7,7 @@ import { issuerUrlProblem } from '../core/issuer-url.js';
 import { compilePolicy, type CompiledPolicy, type PolicyIssuer } from '../core/policy.js';
 import { lintPolicy } from '../core/lint.js';
 import type { Problem } from '../core/problems.js';
+import { isIP } from 'node:net';
 
 export interface IssuerConfig {
   id: string;
@@ -14,6 +15,7 @@ export interface IssuerConfig {
   provider: string;
   preset: Preset | undefined;
   audiences: string[];
+  allowMultipleAudiences: boolean;
   algorithms: Array<(typeof ALLOWED_ALGORITHMS)[number]>;
   clockSkewSeconds: number;
   maxTokenAgeSeconds: number;
@@ -61,6 +63,7 @@ function compileIssuer(id: string, input: IssuerInput, problems: Problem[]): Iss
     provider: preset?.name ?? 'oidc',
     preset,
     audiences: input.audiences,
+    allowMultipleAudiences: input.allow_multiple_audiences,
     algorithms: input.algorithms ?? ['RS256', 'ES256'],
     clockSkewSeconds: input.clock_skew_seconds,
     maxTokenAgeSeconds: input.max_token_age_seconds ?? preset?.defaultMaxTokenAge ?? GENERIC.defaultMaxTokenAge,
@@ -87,6 +90,34 @@ function issuerWarnings(issuers: Map<string, IssuerConfig>): Problem[] {
     if (issuer.allowInsecureHttp) warnings.push({ path: `issuers.${issuer.id}.allow_insecure_http`, message: 'http issuer allowed: for local testing only' });
   }
   return warnings;
+}
+
+const PROXY_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal']);
+
+/** An IP, a CIDR (IPv4 /0–32, IPv6 /0–128) or one of Express's named ranges. */
+function proxyEntryProblem(entry: string): string | undefined {
+  if (PROXY_NAMES.has(entry)) return undefined;
+  const [address, bits, ...rest] = entry.split('/');
+  const family = isIP(address ?? '');
+  if (family === 0 || rest.length > 0) return `"${entry}" is not an IP address, a CIDR, or one of loopback, linklocal, uniquelocal`;
+  if (bits !== undefined && !(/^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128))) return `"${entry}": bad prefix length`;
+  return undefined;
+}
+
+function serverChecks(raw: RawConfig, problems: Problem[], warnings: Problem[]): void {
+  const tp = raw.server.trust_proxy;
+  if (Array.isArray(tp)) {
+    tp.forEach((entry, i) => {
+      const p = proxyEntryProblem(entry);
+      if (p) problems.push({ path: `server.trust_proxy[${i}]`, message: p });
+    });
+  }
+  if (tp === true) {
+    warnings.push({
+      path: 'server.trust_proxy',
+      message: 'true believes every X-Forwarded-For entry: any client can pick its own IP (per-IP limits, audit client_ip); set the number of proxies in front (e.g. 1) or their CIDRs',
+    });
+  }
 }
 
 export function compileConfig(
@@ -123,6 +154,7 @@ export function compileConfig(
   }
 
   const warnings = [...issuerWarnings(issuers), ...lintPolicy(policy)];
+  serverChecks(raw, problems, warnings);
   if (problems.length > 0) return { problems, warnings };
   const config: Config = {
     raw,

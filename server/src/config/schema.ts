@@ -30,6 +30,10 @@ export const issuerSchema = z
     org_id: z.string().optional().describe('CircleCI organization id, or Azure DevOps organization id: part of the issuer URL.'),
     workspace: z.string().optional().describe('Bitbucket workspace slug: part of the issuer URL.'),
     audiences: z.array(z.string().min(1)).min(1).describe('Accepted `aud` values. Use a broker-specific audience.'),
+    allow_multiple_audiences: z
+      .boolean()
+      .default(false)
+      .describe('Accept tokens whose `aud` lists several audiences (one must be accepted). Off: a token minted for several services is refused.'),
     algorithms: z.array(z.enum(ALLOWED_ALGORITHMS)).min(1).optional().describe('Default RS256 and ES256.'),
     clock_skew_seconds: seconds(0, 300).default(30),
     max_token_age_seconds: seconds(30, 86_400).optional().describe('Enforced from `iat`, even when `exp` is later. Preset default or 900.'),
@@ -95,7 +99,14 @@ export const configSchema = z.strictObject({
     .strictObject({
       host: z.string().default('127.0.0.1'),
       port: z.number().int().min(0).max(65_535).default(8080),
-      trust_proxy: z.union([z.boolean(), z.number().int().min(0), z.string()]).default(false),
+      trust_proxy: z
+        .union([z.boolean(), z.number().int().min(0).max(10), z.array(z.string().min(1)).min(1)])
+        .default(false)
+        .describe(
+          'Which X-Forwarded-For entries to believe for the client IP (rate limits, audit). false: none (the socket address). ' +
+            'A number: how many proxies are in front (1 behind one load balancer). A list: the proxies\' IPs/CIDRs ' +
+            '(or loopback, linklocal, uniquelocal). true trusts every entry, so a client can choose its own IP: avoid. Read at start only.',
+        ),
       request_timeout_ms: z.number().int().min(1000).max(120_000).default(15_000),
       body_limit_bytes: z.number().int().min(256).max(1024 * 1024).default(16 * 1024),
       max_session_duration_seconds: seconds(900, 43_200).default(3600).describe('Broker-wide cap on DurationSeconds.'),

@@ -19,6 +19,8 @@ export interface ConditionResult {
   actual: string;
   matched: boolean;
   mismatch?: Mismatch;
+  /** Matched only as text (a deny rule's `true` against a token's "true"). */
+  asText?: true;
 }
 
 export function globToRegExp(pattern: string): RegExp {
@@ -117,7 +119,14 @@ export function describeCondition(c: Condition): string {
   }
 }
 
-export function matchCondition(claim: string, c: Condition, claims: Readonly<Record<string, unknown>>): ConditionResult {
+const isScalar = (v: unknown): v is Scalar => typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean';
+
+/**
+ * Matches one condition. Allow bindings compare typed values strictly (a mismatch fails closed).
+ * Deny rules pass `asText`: a scalar that differs only in type (`true` vs "true", 1 vs "1") still
+ * matches, because a deny rule that silently never matches would fail open.
+ */
+export function matchCondition(claim: string, c: Condition, claims: Readonly<Record<string, unknown>>, opts: { asText?: boolean } = {}): ConditionResult {
   const value = Object.hasOwn(claims, claim) ? claims[claim] : undefined;
   const base = { claim, op: c.op, expected: describeCondition(c), actual: show(value) };
   const present = value !== undefined && value !== null;
@@ -125,18 +134,25 @@ export function matchCondition(claim: string, c: Condition, claims: Readonly<Rec
     return present === c.present ? { ...base, matched: true } : { ...base, matched: false, mismatch: 'present' };
   }
   if (!present) return { ...base, matched: false, mismatch: 'missing' };
+  const textMatch = (v: Scalar, actual: unknown) => opts.asText === true && isScalar(actual) && String(v) === String(actual);
   switch (c.op) {
     case 'equals': {
+      if (c.values.includes(value as Scalar)) return { ...base, matched: true };
+      if (c.values.some((v) => textMatch(v, value))) return { ...base, matched: true, asText: true };
       if (!c.values.some((v) => typeOf(v) === typeOf(value))) return { ...base, matched: false, mismatch: 'type' };
-      return c.values.includes(value as Scalar) ? { ...base, matched: true } : { ...base, matched: false, mismatch: 'value' };
+      return { ...base, matched: false, mismatch: 'value' };
     }
     case 'glob': {
-      if (typeof value !== 'string') return { ...base, matched: false, mismatch: 'type' };
-      return c.regexes.some((r) => r.test(value)) ? { ...base, matched: true } : { ...base, matched: false, mismatch: 'value' };
+      const text = typeof value === 'string' ? value : opts.asText === true && isScalar(value) ? String(value) : undefined;
+      if (text === undefined) return { ...base, matched: false, mismatch: 'type' };
+      if (!c.regexes.some((r) => r.test(text))) return { ...base, matched: false, mismatch: 'value' };
+      return typeof value === 'string' ? { ...base, matched: true } : { ...base, matched: true, asText: true };
     }
     case 'contains': {
       if (!Array.isArray(value)) return { ...base, matched: false, mismatch: 'type' };
-      return c.values.some((v) => value.includes(v)) ? { ...base, matched: true } : { ...base, matched: false, mismatch: 'value' };
+      if (c.values.some((v) => value.includes(v))) return { ...base, matched: true };
+      if (c.values.some((v) => value.some((el) => textMatch(v, el)))) return { ...base, matched: true, asText: true };
+      return { ...base, matched: false, mismatch: 'value' };
     }
   }
 }

@@ -1,6 +1,7 @@
 // Warnings for policies that are valid but risky, from the providers' docs and public incidents.
 import type { CompiledPolicy, CompiledBinding } from './policy.js';
-import { immutableFor } from './presets.js';
+import { expectedClaimType, immutableFor } from './presets.js';
+import type { CompiledRule } from './policy.js';
 import type { Problem } from './problems.js';
 
 const exactClaims = (b: CompiledBinding): Set<string> =>
@@ -62,12 +63,61 @@ export function lintPolicy(policy: CompiledPolicy): Problem[] {
       }
     }
   }
-  // Without an issuer there is no preset to type values: `false` never equals GitHub's "false".
-  const untyped = [...policy.globalDeny, ...[...policy.roles.values()].flatMap((r) => r.deny)].filter((d) => d.issuer === undefined);
-  for (const rule of untyped) {
+  warnings.push(...denyTypeWarnings(policy), ...mutableTagWarnings(policy));
+  return warnings;
+}
+
+/**
+ * Deny rules match a value that differs only in type as text (`true` matches "true"), so they
+ * cannot fail open; but where the claim's type is unknown the author should still say what they
+ * mean. Flags every non-string value in a deny rule that some applicable issuer's type cannot
+ * confirm (no preset, a custom claim, or an issuer-less rule across several issuers).
+ */
+function denyTypeWarnings(policy: CompiledPolicy): Problem[] {
+  const warnings: Problem[] = [];
+  const rules: CompiledRule[] = [...policy.globalDeny, ...[...policy.roles.values()].flatMap((r) => r.deny)];
+  for (const rule of rules) {
+    const issuers = rule.issuer !== undefined ? [rule.issuer] : [...policy.issuers.keys()];
     for (const { claim, condition } of rule.conditions) {
-      if (condition.op === 'equals' && condition.values.some((v) => typeof v !== 'string')) {
-        warnings.push({ path: `${rule.path}.claims.${claim}`, message: 'non-string value in a deny rule without issuer: compared strictly by type, so it may never match a provider that sends strings; set issuer' });
+      if (condition.op !== 'equals' && condition.op !== 'contains') continue;
+      const nonString = condition.values.filter((v) => typeof v !== 'string');
+      if (nonString.length === 0) continue;
+      const unconfirmed = issuers.filter((id) => {
+        const type = expectedClaimType(policy.issuers.get(id)?.preset, claim);
+        const want = condition.op === 'contains' ? undefined : type;
+        return want === undefined || nonString.some((v) => typeof v !== want);
+      });
+      if (unconfirmed.length === 0) continue;
+      warnings.push({
+        path: `${rule.path}.claims.${claim}`,
+        message:
+          `${JSON.stringify(nonString[0])} is a ${typeof nonString[0]}, but the type ${unconfirmed.join(', ')} sends for this claim is not known: ` +
+          'this deny rule also matches its text form ("true" for true), allow bindings never do; quote the value to say what you mean',
+      });
+    }
+  }
+  return warnings;
+}
+
+/**
+ * Session tags end up in IAM conditions (aws:PrincipalTag/…). A tag filled from a mutable name
+ * (a repository or user name that can be renamed and re-registered) lets another identity meet
+ * such a condition later. Flags explicitly configured tags; the presets' defaults are documented.
+ */
+function mutableTagWarnings(policy: CompiledPolicy): Problem[] {
+  const warnings: Problem[] = [];
+  for (const role of policy.roles.values()) {
+    if (!role.explicitTags) continue;
+    for (const [issuerId, naming] of role.naming) {
+      const preset = policy.issuers.get(issuerId)?.preset;
+      if (!preset) continue;
+      for (const [key, template] of naming.tags) {
+        const mutable = template.claims.filter((c) => immutableFor(preset, c) !== undefined);
+        if (mutable.length === 0) continue;
+        warnings.push({
+          path: `roles.${role.name}.tags.${key}`,
+          message: `filled from mutable name(s) ${mutable.join(', ')} for ${issuerId}: an IAM condition on aws:PrincipalTag/${key} can be met after a rename — tag ${[...new Set(mutable.map((c) => immutableFor(preset, c)))].join(', ')} for conditions`,
+        });
       }
     }
   }

@@ -2,6 +2,7 @@
 // once, with its path), then evaluated by a pure function. Deny by default; deny rules win.
 import type { BindingInput, DenyRuleInput, RoleInput, Scalar } from '../config/schema.js';
 import { compileCondition, indexKey, matchCondition, type Condition, type ConditionResult } from './conditions.js';
+import { PrefixIndex, literalPrefix } from './prefix-index.js';
 import type { Preset } from './presets.js';
 import { GENERIC, expectedClaimType } from './presets.js';
 import { parseTemplate, renderTemplate, type Template, type TemplateContext } from './template.js';
@@ -9,8 +10,9 @@ import {
   MAX_SESSION_TAGS,
   sanitizeSessionName,
   sanitizeSourceIdentity,
-  sanitizeTagValue,
+  tagValue,
   tagKeyProblem,
+  type TagOmission,
 } from './sanitize.js';
 import type { Problem } from './problems.js';
 
@@ -38,7 +40,9 @@ export interface CompiledBinding extends CompiledRule {
 interface BindingIndex {
   /** claim → typed value → bindings with an exact condition on that claim (indexed on one claim each). */
   byClaim: Map<string, Map<string, CompiledBinding[]>>;
-  /** Bindings with no exact-match condition to index on. */
+  /** claim → bindings with no exact condition, by the literal prefix of a glob on that claim. */
+  byPrefix: Map<string, PrefixIndex<CompiledBinding>>;
+  /** Bindings with neither: scanned. */
   residual: CompiledBinding[];
 }
 
@@ -54,6 +58,8 @@ export interface CompiledRole {
   /** Per issuer: naming templates (role override or preset default). */
   naming: Map<string, { sessionName: Template; sourceIdentity: Template; tags: Array<[string, Template]> }>;
   transitiveTagKeys: string[];
+  /** Tags set in the role itself (not the presets' defaults). */
+  explicitTags: boolean;
 }
 
 export interface CompiledPolicy {
@@ -92,6 +98,8 @@ export type Decision =
       sessionName: string;
       sourceIdentity: string;
       tags: Array<{ Key: string; Value: string }>;
+      /** Tags left out because the claim value is not a valid tag value as it is (never altered). */
+      omittedTags: Array<{ key: string; reason: TagOmission }>;
       transitiveTagKeys: string[];
       durationSeconds: number;
       sessionPolicy: string | undefined;
@@ -111,6 +119,8 @@ export type Decision =
 
 export const ROLE_ARN_RE = /^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]{1,512}$/;
 const ROLE_CHAINING_CAP = 3600;
+/** Deny rules also match a value that differs only in type: a deny rule must not fail open. */
+const DENY_MATCHING = { asText: true } as const;
 /** How many non-candidate bindings a denial still explains (bounded: denials must stay cheap). */
 const DENY_DETAIL_EXTRA = 10;
 /** At most this many candidate bindings are explained in a denial's detail. */
@@ -198,13 +208,13 @@ function indexBindings(bindings: CompiledBinding[]): Map<string, BindingIndex> {
   const byIssuer = new Map<string, BindingIndex>();
   for (const b of bindings) {
     let idx = byIssuer.get(b.issuer);
-    if (!idx) byIssuer.set(b.issuer, (idx = { byClaim: new Map(), residual: [] }));
+    if (!idx) byIssuer.set(b.issuer, (idx = { byClaim: new Map(), byPrefix: new Map(), residual: [] }));
     let exact: { claim: string; condition: Condition } | undefined;
     for (const c of b.conditions) {
       if (c.condition.op === 'equals' && (!exact || selectivity(b, c.claim) > selectivity(b, exact.claim))) exact = c;
     }
     if (!exact || exact.condition.op !== 'equals') {
-      idx.residual.push(b);
+      indexByGlobPrefix(idx, b);
       continue;
     }
     let byValue = idx.byClaim.get(exact.claim);
@@ -217,6 +227,28 @@ function indexBindings(bindings: CompiledBinding[]): Map<string, BindingIndex> {
     }
   }
   return byIssuer;
+}
+
+/**
+ * A binding without an exact condition goes under the glob condition whose patterns have the
+ * longest literal prefixes (the shortest of a condition's patterns counts): a value can only match
+ * a pattern it starts with. A binding whose globs all start with a wildcard is scanned.
+ */
+function indexByGlobPrefix(idx: BindingIndex, b: CompiledBinding): void {
+  let best: { claim: string; prefixes: string[]; length: number } | undefined;
+  for (const c of b.conditions) {
+    if (c.condition.op !== 'glob') continue;
+    const prefixes = c.condition.patterns.map(literalPrefix);
+    const length = Math.min(...prefixes.map((p) => p.length));
+    if (length > 0 && (!best || length > best.length)) best = { claim: c.claim, prefixes, length };
+  }
+  if (!best) {
+    idx.residual.push(b);
+    return;
+  }
+  let trie = idx.byPrefix.get(best.claim);
+  if (!trie) idx.byPrefix.set(best.claim, (trie = new PrefixIndex()));
+  for (const prefix of new Set(best.prefixes)) trie.add(prefix, b);
 }
 
 function compileRole(
@@ -277,6 +309,7 @@ function compileRole(
     deny,
     naming,
     transitiveTagKeys: transitive,
+    explicitTags: tagSources !== undefined,
   };
 }
 
@@ -304,8 +337,8 @@ export function compilePolicy(
   return { roles, globalDeny, brokerMaxDuration: input.brokerMaxDuration, issuers };
 }
 
-function verdict(rule: CompiledRule, claims: Readonly<Record<string, unknown>>): RuleVerdict {
-  const conditions = rule.conditions.map(({ claim, condition }) => matchCondition(claim, condition, claims));
+function verdict(rule: CompiledRule, claims: Readonly<Record<string, unknown>>, opts: { asText?: boolean } = {}): RuleVerdict {
+  const conditions = rule.conditions.map(({ claim, condition }) => matchCondition(claim, condition, claims, opts));
   return { path: rule.path, matched: conditions.every((c) => c.matched), conditions };
 }
 
@@ -314,6 +347,10 @@ function candidates(role: CompiledRole, issuer: string, claims: Readonly<Record<
   const idx = role.byIssuer.get(issuer);
   if (!idx) return [];
   const out = new Set(idx.residual);
+  for (const [claim, trie] of idx.byPrefix) {
+    const value = Object.hasOwn(claims, claim) ? claims[claim] : undefined;
+    if (typeof value === 'string') trie.collect(value, out); // a glob in a binding needs a string
+  }
   for (const [claim, byValue] of idx.byClaim) {
     const key = Object.hasOwn(claims, claim) ? indexKey(claims[claim]) : undefined;
     const bucket = key === undefined ? undefined : byValue.get(key);
@@ -354,7 +391,7 @@ export function evaluate(policy: CompiledPolicy, input: EvaluationInput): Decisi
   if (!role) return { effect: 'deny', reason: 'ERR_POLICY_UNKNOWN_ROLE', detail: [], usedClaims: {}, evaluatedAt };
 
   const denyRules = [...policy.globalDeny, ...role.deny].filter((d) => d.issuer === undefined || d.issuer === input.issuer);
-  const denyVerdicts = denyRules.map((d) => verdict(d, input.claims));
+  const denyVerdicts = denyRules.map((d) => verdict(d, input.claims, DENY_MATCHING));
   const hit = denyVerdicts.find((v) => v.matched);
   if (hit) {
     return { effect: 'deny', reason: 'ERR_POLICY_DENY_RULE', detail: [hit], usedClaims: usedClaimsOf(denyRules, [], input.claims), evaluatedAt };
@@ -376,6 +413,15 @@ export function evaluate(policy: CompiledPolicy, input: EvaluationInput): Decisi
       tokenHash: input.tokenHash,
     };
     const templates = [naming.sessionName, naming.sourceIdentity, ...naming.tags.map(([, t]) => t)];
+    const tags: Array<{ Key: string; Value: string }> = [];
+    const omittedTags: Array<{ key: string; reason: TagOmission }> = [];
+    for (const [Key, t] of naming.tags) {
+      const v = tagValue(renderTemplate(t, ctx));
+      if ('value' in v) tags.push({ Key, Value: v.value });
+      else omittedTags.push({ key: Key, reason: v.omitted });
+    }
+    // A transitive key whose tag was left out must not be named to STS either.
+    const present = new Set(tags.map((t) => t.Key));
     return {
       effect: 'allow',
       roleArn: role.arn,
@@ -383,8 +429,9 @@ export function evaluate(policy: CompiledPolicy, input: EvaluationInput): Decisi
       binding: binding.path,
       sessionName: sanitizeSessionName(renderTemplate(naming.sessionName, ctx)),
       sourceIdentity: sanitizeSourceIdentity(renderTemplate(naming.sourceIdentity, ctx)),
-      tags: naming.tags.map(([Key, t]) => ({ Key, Value: sanitizeTagValue(renderTemplate(t, ctx)) })),
-      transitiveTagKeys: role.transitiveTagKeys,
+      tags,
+      omittedTags,
+      transitiveTagKeys: role.transitiveTagKeys.filter((k) => present.has(k)),
       durationSeconds: clampDuration(input.requestedDuration, role, binding.maxDuration, policy.brokerMaxDuration, input.roleChaining),
       sessionPolicy: binding.sessionPolicy,
       policyArns: binding.policyArns,
@@ -420,7 +467,7 @@ export function explain(policy: CompiledPolicy, input: EvaluationInput): { decis
   const role = policy.roles.get(input.role);
   const deny = [...policy.globalDeny, ...(role?.deny ?? [])]
     .filter((d) => d.issuer === undefined || d.issuer === input.issuer)
-    .map((d) => verdict(d, input.claims));
+    .map((d) => verdict(d, input.claims, DENY_MATCHING));
   const allow = (role?.bindings ?? []).map((b) =>
     b.issuer === input.issuer ? verdict(b, input.claims) : { path: b.path, matched: false, conditions: [] },
   );

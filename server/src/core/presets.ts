@@ -86,7 +86,7 @@ export const PRESETS: Record<PresetName, Preset> = {
     orgPinClaims: ['organization_id'],
     defaultMaxTokenAge: 600,
     sessionName: 'bk-{job_id}',
-    sourceIdentity: 'bk-{organization_id}',
+    sourceIdentity: 'bk-{pipeline_id}',
     tags: { provider: '{@provider}', organization_slug: '{organization_slug}', pipeline_slug: '{pipeline_slug}', build_branch: '{build_branch}', job_id: '{job_id}' },
   },
   bitbucket: {
@@ -101,7 +101,8 @@ export const PRESETS: Record<PresetName, Preset> = {
     defaultMaxTokenAge: 3600,
     sessionName: 'bb-{stepUuid}',
     sourceIdentity: 'bb-{repositoryUuid}',
-    tags: { provider: '{@provider}', repository_uuid: '{repositoryUuid}', branch: '{branchName}', pipeline_uuid: '{pipelineUuid}' },
+    // Bitbucket ids are "{uuid}": AWS refuses braces in tag values, so the tags carry the bare uuid.
+    tags: { provider: '{@provider}', repository_uuid: '{repositoryUuid|unbrace}', branch: '{branchName}', pipeline_uuid: '{pipelineUuid|unbrace}' },
   },
   jenkins: {
     name: 'jenkins',

@@ -1,5 +1,6 @@
 // Make claim-derived strings valid for AWS, whatever the claims contain. These never throw:
-// a hostile or odd claim value must yield a valid (if less pretty) value, not a failed request.
+// a hostile or odd claim value yields a valid (if less pretty) session name or source identity —
+// made unique by a hash when it had to change — or, for a tag value, an audited omission.
 import { createHash } from 'node:crypto';
 
 /** RoleSessionName and SourceIdentity: 2–64 chars of [\w+=,.@-] (ASCII \w). */
@@ -7,7 +8,6 @@ const SESSION_CHAR = /[A-Za-z0-9_+=,.@-]/;
 export const SESSION_NAME_RE = /^[A-Za-z0-9_+=,.@-]{2,64}$/;
 /** Session tag keys and values: letters, spaces, numbers (any script) and _ . : / = + - @ */
 export const TAG_CHARS_RE = /^[\p{L}\p{Z}\p{N}_.:/=+\-@]*$/u;
-const TAG_CHAR_RE = /^[\p{L}\p{Z}\p{N}_.:/=+\-@]$/u;
 export const TAG_KEY_MAX = 128;
 export const TAG_VALUE_MAX = 256;
 export const MAX_SESSION_TAGS = 50;
@@ -39,14 +39,20 @@ export function sanitizeSourceIdentity(raw: string): string {
   return out;
 }
 
-/** Tag values: replace characters AWS rejects with "_" and cut to 256 characters. */
-export function sanitizeTagValue(raw: string): string {
-  const chars: string[] = [];
-  for (const ch of raw) {
-    if (chars.length >= TAG_VALUE_MAX) break;
-    chars.push(TAG_CHAR_RE.test(ch) ? ch : '_');
-  }
-  return chars.join('');
+/** Why a claim value cannot be a session tag value as it is. */
+export type TagOmission = 'characters' | 'length';
+
+/**
+ * A claim value as a session tag value — exactly, or not at all. Tag values end up in IAM
+ * conditions (`aws:PrincipalTag/ref`), so an altered value is worse than none: replacing or cutting
+ * characters makes different values equal (`release#2024` and `release_2024`, two long values that
+ * differ only after the cut), and a condition written for one would be met by the other. A value AWS
+ * would refuse is left out and the omission is audited; a condition on a missing tag does not match.
+ */
+export function tagValue(raw: string): { value: string } | { omitted: TagOmission } {
+  if (Array.from(raw).length > TAG_VALUE_MAX) return { omitted: 'length' };
+  if (!TAG_CHARS_RE.test(raw)) return { omitted: 'characters' };
+  return { value: raw };
 }
 
 /** Validates a configured tag key; returns a problem message or undefined. */

@@ -1,11 +1,16 @@
 // Templates for session names, source identities and tag values: literal text with `{claim}`
-// placeholders (the claim name is taken literally, so `{oidc.circleci.com/project-id}` works)
-// and built-ins `{@issuer}`, `{@provider}`, `{@role}`, `{@token_hash}`.
+// placeholders (the claim name is taken literally, so `{oidc.circleci.com/project-id}` works),
+// built-ins `{@issuer}`, `{@provider}`, `{@role}`, `{@token_hash}`, and one filter:
+// `{claim|unbrace}` drops one pair of surrounding braces (Bitbucket's `{uuid}` ids, whose braces
+// AWS refuses in tag values).
 
 export const BUILTINS = ['issuer', 'provider', 'role', 'token_hash'] as const;
 export type Builtin = (typeof BUILTINS)[number];
 
-export type TemplatePart = { literal: string } | { claim: string } | { builtin: Builtin };
+export const FILTERS = ['unbrace'] as const;
+export type Filter = (typeof FILTERS)[number];
+
+export type TemplatePart = { literal: string } | { claim: string; filter?: Filter } | { builtin: Builtin };
 
 export interface Template {
   source: string;
@@ -48,8 +53,15 @@ export function parseTemplate(source: string): Template | { error: string } {
       }
       parts.push({ builtin: builtin as Builtin });
     } else {
-      parts.push({ claim: name });
-      claims.push(name);
+      const bar = name.lastIndexOf('|');
+      const filter = bar === -1 ? undefined : name.slice(bar + 1);
+      const claim = bar === -1 ? name : name.slice(0, bar);
+      if (filter !== undefined && !(FILTERS as readonly string[]).includes(filter)) {
+        return { error: `unknown filter "|${filter}" at ${open} (known: ${FILTERS.map((f) => `|${f}`).join(', ')})` };
+      }
+      if (claim.length === 0) return { error: `empty placeholder at ${open}` };
+      parts.push(filter === undefined ? { claim } : { claim, filter: filter as Filter });
+      claims.push(claim);
     }
     i = end + 1;
   }
@@ -69,9 +81,14 @@ export function renderTemplate(t: Template, ctx: TemplateContext): string {
   let out = '';
   for (const part of t.parts) {
     if ('literal' in part) out += part.literal;
-    else if ('claim' in part) out += claimText(Object.hasOwn(ctx.claims, part.claim) ? ctx.claims[part.claim] : undefined);
+    else if ('claim' in part) {
+      const text = claimText(Object.hasOwn(ctx.claims, part.claim) ? ctx.claims[part.claim] : undefined);
+      out += part.filter === 'unbrace' ? unbrace(text) : text;
+    }
     else if (part.builtin === 'token_hash') out += ctx.tokenHash.slice(0, 12);
     else out += ctx[part.builtin];
   }
   return out;
 }
+
+const unbrace = (text: string): string => (text.length >= 2 && text.startsWith('{') && text.endsWith('}') ? text.slice(1, -1) : text);

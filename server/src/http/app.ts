@@ -7,7 +7,7 @@ import express, { type Request, type Response, type NextFunction } from 'express
 import helmet from 'helmet';
 import { z } from 'zod';
 import { BrokerError, isBrokerError } from '../errors.js';
-import { exchange, type ExchangeDeps } from '../exchange.js';
+import { exchange, type ExchangeDeps, type ExchangeResult } from '../exchange.js';
 import { FORMATS, renderCredentials, type Format } from './responses.js';
 
 export const OPENAPI_DOCUMENT: unknown = JSON.parse(readFileSync(new URL('../../openapi.json', import.meta.url), 'utf8'));
@@ -41,6 +41,20 @@ export function sendError(res: Response, err: BrokerError, requestId: string): v
   if (err.retryAfter !== undefined) res.set('Retry-After', String(err.retryAfter));
   res.set('Cache-Control', 'no-store');
   res.status(err.status).json({ error: { code: err.code, message: err.publicMessage, request_id: requestId } });
+}
+
+async function auditUndelivered(deps: AppDeps, requestId: string, result: ExchangeResult): Promise<void> {
+  const record = {
+    time: deps.now().toISOString(),
+    event: 'exchange.undelivered',
+    request_id: requestId,
+    code: 'ERR_TIMEOUT',
+    access_key_id: result.credentials.accessKeyId,
+    role_arn: result.roleArn,
+    session_name: result.sessionName,
+  };
+  await deps.audit.write(record).catch((err: unknown) => deps.logger.error({ request_id: requestId, error: String(err) }, 'audit write failed'));
+  deps.logger.warn({ request_id: requestId, access_key_id: result.credentials.accessKeyId }, 'credentials issued after the request timed out were not delivered');
 }
 
 export function createApp(deps: AppDeps): express.Express {
@@ -103,17 +117,27 @@ export function createApp(deps: AppDeps): express.Express {
       }
       const token = bearerToken(req);
       const timeout = AbortSignal.timeout(cfg().request_timeout_ms);
+      const running = exchange(deps, {
+        token,
+        role: parsed.data.role,
+        durationSeconds: parsed.data.duration_seconds,
+        requestId: req.requestId,
+        clientIp: req.ip,
+        signal: timeout,
+      });
       const result = await Promise.race([
-        exchange(deps, {
-          token,
-          role: parsed.data.role,
-          durationSeconds: parsed.data.duration_seconds,
-          requestId: req.requestId,
-          clientIp: req.ip,
-          signal: timeout,
-        }),
+        running,
         new Promise<never>((_, reject) =>
-          timeout.addEventListener('abort', () => reject(new BrokerError('ERR_TIMEOUT', { retryAfter: 1 })), { once: true }),
+          timeout.addEventListener(
+            'abort',
+            () => {
+              // The caller gets 503 now. The exchange stops at its next step; if it was already
+              // writing its allow record, say in the trail that nobody received those credentials.
+              running.then((late) => auditUndelivered(deps, req.requestId, late), () => undefined);
+              reject(new BrokerError('ERR_TIMEOUT', { retryAfter: 1 }));
+            },
+            { once: true },
+          ),
         ),
       ]);
       const { contentType, body } = renderCredentials(result, format as Format, req.requestId);

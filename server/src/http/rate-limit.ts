@@ -1,11 +1,13 @@
-// Rate limits on the public exchange endpoint: per client IP and per identity (issuer + subject of
-// the presented token). The identity is read from the token *before* verification on purpose:
-// a forged token cannot get credentials anyway, and spraying invented subjects is caught by the
-// per-IP limit. With several replicas, hand in a store shared across them (issue: shared store).
-import { rateLimit, ipKeyGenerator, type Store } from 'express-rate-limit';
+// Rate limits on the public exchange endpoint.
+// - Per client IP: middleware before anything else, so unverified traffic (forged tokens, junk)
+//   is bounded per IP.
+// - Per identity (issuer + subject): counted only once the token has verified. Counting the
+//   unverified claims would let anyone lock a CI identity out by spraying forged tokens that
+//   name it (they fail verification, but would still use up the victim's quota).
+// With several replicas, hand in a store shared across them.
+import { rateLimit, ipKeyGenerator, MemoryStore, type Store, type Options } from 'express-rate-limit';
 import type express from 'express';
 import { createHash } from 'node:crypto';
-import { decodeJwt } from 'jose';
 import { BrokerError } from '../errors.js';
 import type { BrokerMetrics } from '../metrics.js';
 import { sendError } from './app.js';
@@ -14,46 +16,55 @@ interface Limit {
   limit: number;
   window_seconds: number;
 }
+type Limits = () => { per_ip: Limit; per_identity: Limit };
 
 /** Creates a store for one limiter; `name` separates the per-IP and per-identity counters. */
 export type RateLimitStoreFactory = (name: 'ip' | 'identity', windowMs: number) => Store;
 
-function identityKey(req: express.Request): string {
-  const header = req.get('authorization') ?? '';
-  const token = /^Bearer[ ]+(\S+)/i.exec(header)?.[1];
-  if (!token) return `ip:${ipKeyGenerator(req.ip ?? '')}`;
-  try {
-    const c = decodeJwt(token);
-    // Hash so the counter keys say nothing about who is calling.
-    return createHash('sha256').update(`${String(c.iss)}\u0000${String(c.sub)}`).digest('hex');
-  } catch {
-    return `ip:${ipKeyGenerator(req.ip ?? '')}`;
-  }
+/** Counts exchanges per verified identity; throws ERR_RATE_LIMITED once over the limit. */
+export interface IdentityLimiter {
+  check(issuerUrl: string, subject: string): Promise<void>;
 }
 
 export function createRateLimiters(
-  limits: () => { per_ip: Limit; per_identity: Limit },
+  limits: Limits,
   opts: { metrics: BrokerMetrics; store?: RateLimitStoreFactory | undefined },
-): express.RequestHandler[] {
-  const make = (name: 'ip' | 'identity', pick: (l: ReturnType<typeof limits>) => Limit, keyGenerator: (req: express.Request) => string) => {
-    const windowMs = pick(limits()).window_seconds * 1000; // fixed at start; the limit follows reloads
-    return rateLimit({
-      windowMs,
-      limit: () => pick(limits()).limit,
-      standardHeaders: 'draft-7',
-      legacyHeaders: false,
-      keyGenerator,
-      ...(opts.store ? { store: opts.store(name, windowMs) } : {}),
-      handler: (req, res, _next, options) => {
-        opts.metrics.rateLimited.inc({ limit: name });
-        const reset = (req as express.Request & { rateLimit?: { resetTime?: Date } }).rateLimit?.resetTime;
-        const retryAfter = reset ? Math.max(1, Math.ceil((reset.getTime() - Date.now()) / 1000)) : Math.ceil(options.windowMs / 1000);
-        sendError(res, new BrokerError('ERR_RATE_LIMITED', { retryAfter, detail: { limit: name } }), req.requestId);
-      },
-    });
+): { perIp: express.RequestHandler; perIdentity: IdentityLimiter } {
+  return { perIp: ipLimiter(limits, opts), perIdentity: identityLimiter(limits, opts) };
+}
+
+const retryAfterSeconds = (reset: Date | undefined, windowMs: number, now = Date.now()) =>
+  reset ? Math.max(1, Math.ceil((reset.getTime() - now) / 1000)) : Math.ceil(windowMs / 1000);
+
+function ipLimiter(limits: Limits, opts: { metrics: BrokerMetrics; store?: RateLimitStoreFactory | undefined }): express.RequestHandler {
+  const windowMs = limits().per_ip.window_seconds * 1000; // fixed at start; the limit follows reloads
+  return rateLimit({
+    windowMs,
+    limit: () => limits().per_ip.limit,
+    standardHeaders: 'draft-7',
+    legacyHeaders: false,
+    keyGenerator: (req) => ipKeyGenerator(req.ip ?? ''),
+    ...(opts.store ? { store: opts.store('ip', windowMs) } : {}),
+    handler: (req, res) => {
+      opts.metrics.rateLimited.inc({ limit: 'ip' });
+      const reset = (req as express.Request & { rateLimit?: { resetTime?: Date } }).rateLimit?.resetTime;
+      sendError(res, new BrokerError('ERR_RATE_LIMITED', { retryAfter: retryAfterSeconds(reset, windowMs), detail: { limit: 'ip' } }), req.requestId);
+    },
+  });
+}
+
+function identityLimiter(limits: Limits, opts: { metrics: BrokerMetrics; store?: RateLimitStoreFactory | undefined }): IdentityLimiter {
+  const windowMs = limits().per_identity.window_seconds * 1000; // fixed at start; the limit follows reloads
+  const store = opts.store ? opts.store('identity', windowMs) : new MemoryStore();
+  void store.init?.({ windowMs } as Options);
+  return {
+    async check(issuerUrl, subject) {
+      // Hashed, so the counter keys say nothing about who is calling.
+      const key = createHash('sha256').update(`${issuerUrl}\u0000${subject}`).digest('hex');
+      const { totalHits, resetTime } = await store.increment(key);
+      if (totalHits <= limits().per_identity.limit) return;
+      opts.metrics.rateLimited.inc({ limit: 'identity' });
+      throw new BrokerError('ERR_RATE_LIMITED', { retryAfter: retryAfterSeconds(resetTime, windowMs), detail: { limit: 'identity' } });
+    },
   };
-  return [
-    make('ip', (l) => l.per_ip, (req) => ipKeyGenerator(req.ip ?? '')),
-    make('identity', (l) => l.per_identity, identityKey),
-  ];
 }

@@ -13,13 +13,33 @@ export interface VerifiedToken {
   issuer: IssuerConfig;
   claims: JWTPayload & Record<string, unknown>;
   header: ProtectedHeaderParameters;
-  /** SHA-256 of the raw token, hex: what audit and the replay ledger keep instead of the token. */
+  /** SHA-256 of the raw token, hex: what audit keeps instead of the token (the client can compute it too). */
   tokenHash: string;
+  /**
+   * SHA-256 of what the signature covers (`header.payload`), hex. Every spelling of a token that
+   * verifies has the same signed content, so this — not the raw text — identifies it for replay.
+   */
+  signedHash: string;
 }
 
 const issuerFingerprint = (i: IssuerConfig): string => JSON.stringify({ ...i, preset: i.preset?.name });
 
 export const hashToken = (token: string): string => createHash('sha256').update(token).digest('hex');
+
+/** Media types a JWT may declare in `typ` (RFC 7519 §5.1); anything else (`at+jwt`…) is not an identity token. */
+const ACCEPTED_TYP = new Set(['jwt', 'application/jwt']);
+
+/**
+ * Whether each segment is canonical base64url: no padding, no characters outside the alphabet, and
+ * zero unused low bits in the last character. Decoders accept the other spellings, so without this
+ * one token could be presented in many forms; providers only ever emit the canonical one.
+ */
+function canonicalSegments(token: string): boolean {
+  const segments = token.split('.');
+  if (segments.length !== 3) return false;
+  // An empty signature (alg "none") is canonical here; the algorithm check refuses it by name.
+  return segments.every((s) => /^[A-Za-z0-9_-]*$/.test(s) && Buffer.from(s, 'base64url').toString('base64url') === s);
+}
 
 const invalid = (reason: ReasonCode, detail: Record<string, unknown>, cause?: unknown) =>
   new BrokerError('ERR_TOKEN_INVALID', { reason, detail, cause });
@@ -99,6 +119,7 @@ export class TokenVerifier {
 
   async verify(token: string): Promise<VerifiedToken> {
     if (token.length === 0 || token.length > MAX_TOKEN_LENGTH) throw invalid('ERR_TOKEN_MALFORMED', { length: token.length });
+    if (!canonicalSegments(token)) throw invalid('ERR_TOKEN_MALFORMED', { error: 'not three canonical base64url segments' });
     let header: ProtectedHeaderParameters;
     let unverified: JWTPayload;
     try {
@@ -124,9 +145,24 @@ export class TokenVerifier {
         requiredClaims: ['iat', 'exp', ...issuer.requiredClaims],
         currentDate: this.now(),
       });
-      return { issuer, claims: payload as VerifiedToken['claims'], header: protectedHeader, tokenHash: hashToken(token) };
+      checkTokenShape(protectedHeader, payload, issuer);
+      const signedContent = token.slice(0, token.lastIndexOf('.'));
+      return { issuer, claims: payload as VerifiedToken['claims'], header: protectedHeader, tokenHash: hashToken(token), signedHash: hashToken(signedContent) };
     } catch (err) {
       throw mapJoseError(err, issuer.id);
     }
+  }
+}
+
+/** What jose leaves to the caller: the token's type, a single audience, a string subject. */
+function checkTokenShape(header: ProtectedHeaderParameters, claims: JWTPayload, issuer: IssuerConfig): void {
+  if (header.typ !== undefined && (typeof header.typ !== 'string' || !ACCEPTED_TYP.has(header.typ.toLowerCase()))) {
+    throw invalid('ERR_TOKEN_TYPE', { issuer: issuer.id, typ: String(header.typ).slice(0, 40) });
+  }
+  if (Array.isArray(claims.aud) && claims.aud.length > 1 && !issuer.allowMultipleAudiences) {
+    throw invalid('ERR_TOKEN_AUDIENCE', { issuer: issuer.id, error: `token has ${claims.aud.length} audiences; this issuer allows one` });
+  }
+  if (typeof claims.sub !== 'string' || claims.sub.length === 0) {
+    throw invalid(claims.sub === undefined ? 'ERR_TOKEN_CLAIMS_MISSING' : 'ERR_TOKEN_CLAIM_TYPE', { issuer: issuer.id, claim: 'sub' });
   }
 }

@@ -1,5 +1,7 @@
 // One-time tokens: a token is accepted once within its lifetime. The key is a hash of
-// issuer + jti (or of the whole token when it has no jti) — never the token itself.
+// issuer + jti, or, for tokens without a jti, of what the signature covers (`header.payload`):
+// never the raw token text, which has other spellings that verify just the same (padding or
+// unused bits in the signature segment, the second valid ECDSA signature).
 import { createHash } from 'node:crypto';
 
 export interface ReplayLedger {
@@ -9,11 +11,11 @@ export interface ReplayLedger {
   release(key: string): Promise<void>;
 }
 
-export function replayKey(issuerUrl: string, jti: unknown, tokenHash: string): string {
+export function replayKey(issuerUrl: string, jti: unknown, signedHash: string): string {
   if (typeof jti === 'string' && jti.length > 0) {
     return createHash('sha256').update(`${issuerUrl}\u0000${jti}`).digest('hex');
   }
-  return `t:${tokenHash}`;
+  return `s:${signedHash}`;
 }
 
 /** In-process ledger: the default for a single replica. Expired entries are swept as it grows. */

@@ -1,4 +1,4 @@
-// Local stand-ins for CI providers' token protocols (../shared/fixtures/ci-tokens/README.md).
+// Local stand-ins for CI providers' token protocols (../../fixtures/ci-tokens/README.md).
 export * from './server.js';
 export * from './github.js';
 export * from './buildkite.js';

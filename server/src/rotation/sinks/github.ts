@@ -90,7 +90,7 @@ export function createGithubSink(cfg: GithubSinkConfig, ctx: SinkContext, id = g
     async deliver(key: NewAccessKey, fence = {}) {
       const gh = client(fence);
       const pk = await publicKey(gh);
-      // Two separate writes: a job that starts between them sees a mismatched pair (docs/rotation.md).
+      // Two separate writes: a job that starts between them sees a mismatched pair (docs/rotation.md, "Invariants").
       await put(gh, cfg.secret_access_key_name, await sealForGithub(pk.key, key.secretAccessKey.reveal()), pk.key_id);
       await put(gh, cfg.access_key_id_name, await sealForGithub(pk.key, key.accessKeyId), pk.key_id);
     },

@@ -1,0 +1,174 @@
+// `credbroker dev` (what `npm start` runs): the whole exchange on a laptop, offline. It starts a dev
+// OIDC issuer and moto (the STS/IAM stand-in) on loopback, writes a config that trusts only that
+// issuer, creates the demo roles in moto, prints the commands that complete the loop, and runs the
+// broker exactly as `serve` does (SQLite store, file audit). Stopping it stops every child.
+// Loopback only, refused otherwise; every line it prints says "dev". Production is `serve`.
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parse } from './args.js';
+import { DEV_REPOSITORY, startDevIssuer, type DevIssuer } from '../dev/issuer.js';
+import { DEV_AWS_CREDENTIALS, MotoUnavailable, createDevRoles, ensureMoto, freeLoopbackPort, startDevMoto, venvDir, type DevMoto } from '../dev/moto.js';
+
+const USAGE = `usage: credbroker dev [--port N] [--host 127.0.0.1|::1|localhost] [--dir DIR]
+
+Runs the broker in dev mode on loopback: a built-in test OIDC issuer (GitHub Actions-shaped
+tokens), moto as AWS STS/IAM, and a config that trusts only them. Prints the commands that get
+credentials with the real client. Not for production: use \`credbroker serve --config FILE\`.
+
+  --port N    broker port (default 8080)
+  --host H    loopback address to bind (default 127.0.0.1); anything else is refused
+  --dir DIR   where the dev config, SQLite store and audit file go (default .credbroker-dev,
+              or $CREDBROKER_DEV_DIR)
+`;
+
+const ACCOUNT = '123456789012'; // moto's account
+export const DEV_ROLES = {
+  'dev-deploy': `arn:aws:iam::${ACCOUNT}:role/credbroker-dev/deploy`,
+  'dev-production': `arn:aws:iam::${ACCOUNT}:role/credbroker-dev/production`,
+} as const;
+
+const say = (line: string) => process.stderr.write(`credbroker dev │ ${line}\n`);
+
+export function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127(\.\d{1,3}){3}$/.test(host);
+}
+
+/** The repository root (where scripts/, client/ and the venv live), from source or from dist/. */
+function repoRoot(): string {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 6; i++) {
+    if (existsSync(path.join(dir, 'package.json')) && existsSync(path.join(dir, 'client'))) return dir;
+    dir = path.dirname(dir);
+  }
+  return process.cwd();
+}
+
+const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+
+export function devConfigYaml(o: { host: string; port: number; issuerUrl: string; brokerUrl: string; stsEndpoint: string; dir: string }): string {
+  const pin = `repository_owner_id: "${DEV_REPOSITORY.ownerId}", repository_id: "${DEV_REPOSITORY.id}"`;
+  return `# Written by \`credbroker dev\` at each start: trusts only the dev issuer and uses moto as AWS.
+# Dev mode only — never a production config.
+server: { host: ${JSON.stringify(o.host)}, port: ${o.port}, readiness_wait_ms: 5000 }
+aws: { region: us-east-1, sts_endpoint: ${JSON.stringify(o.stsEndpoint)}, iam_endpoint: ${JSON.stringify(o.stsEndpoint)}, role_chaining: never, max_attempts: 1 }
+audit: { sink: file, path: ${JSON.stringify(path.join(o.dir, 'audit.jsonl'))} }
+store: { driver: sqlite, sqlite_path: ${JSON.stringify(path.join(o.dir, 'credbroker.sqlite'))} }
+issuers:
+  dev:
+    preset: github-actions
+    url: ${JSON.stringify(o.issuerUrl)}
+    audiences: [${JSON.stringify(o.brokerUrl)}]
+    allow_insecure_http: true
+roles:
+  dev-deploy:
+    description: The demo repository's main branch may deploy.
+    arn: ${DEV_ROLES['dev-deploy']}
+    allow:
+      - { issuer: dev, claims: { ${pin}, ref: refs/heads/main } }
+  dev-production:
+    description: Only the production environment may; the dev token has none, so this is denied.
+    arn: ${DEV_ROLES['dev-production']}
+    allow:
+      - { issuer: dev, claims: { ${pin}, environment: production } }
+`;
+}
+
+/** Ends dev mode when its parent goes away (`kill <npm pid>` must not leave a broker running). */
+function stopWithParent(): NodeJS.Timeout {
+  const parent = process.ppid;
+  const timer = setInterval(() => {
+    if (process.ppid !== parent) process.kill(process.pid, 'SIGTERM');
+  }, 500);
+  timer.unref();
+  return timer;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let values;
+  try {
+    ({ values } = parse(argv, { port: { type: 'string' }, host: { type: 'string' }, dir: { type: 'string' }, help: { type: 'boolean', short: 'h' } }));
+  } catch (err) {
+    process.stderr.write(`credbroker dev: ${err instanceof Error ? err.message : String(err)}\n${USAGE}`);
+    return 2;
+  }
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  const host = values.host ?? '127.0.0.1';
+  if (!isLoopbackHost(host)) {
+    process.stderr.write(`credbroker dev: refusing --host ${host}: dev mode binds to loopback only (127.0.0.1, ::1, localhost)\n`);
+    return 2;
+  }
+  const bindHost = host === 'localhost' ? '127.0.0.1' : host;
+  const requestedPort = values.port === undefined ? 8080 : Number(values.port);
+  if (!Number.isInteger(requestedPort) || requestedPort < 0 || requestedPort > 65_535) {
+    process.stderr.write(`credbroker dev: --port must be 0..65535\n`);
+    return 2;
+  }
+  const root = repoRoot();
+  const dir = path.resolve(values.dir ?? process.env.CREDBROKER_DEV_DIR ?? path.join(root, '.credbroker-dev'));
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+
+  // Every log line of this process says dev; the broker never sees the caller's real AWS keys.
+  process.env.CREDBROKER_MODE = 'dev';
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+  process.env.AWS_ACCESS_KEY_ID = DEV_AWS_CREDENTIALS.accessKeyId;
+  process.env.AWS_SECRET_ACCESS_KEY = DEV_AWS_CREDENTIALS.secretAccessKey;
+  delete process.env.AWS_SESSION_TOKEN;
+  delete process.env.AWS_PROFILE;
+
+  say('DEV MODE — a built-in test issuer and moto stand in for your CI provider and AWS. Not for production.');
+  const watchdog = stopWithParent();
+  let issuer: DevIssuer | undefined;
+  let moto: DevMoto | undefined;
+  try {
+    issuer = await startDevIssuer(bindHost);
+    const port = requestedPort === 0 ? await freeLoopbackPort(bindHost) : requestedPort;
+    const brokerUrl = `http://${bindHost.includes(':') ? `[${bindHost}]` : bindHost}:${port}`;
+    let stsEndpoint: string;
+    try {
+      moto = await startDevMoto(ensureMoto(root, say), bindHost);
+      await createDevRoles(moto.endpoint, Object.values(DEV_ROLES));
+      stsEndpoint = moto.endpoint;
+    } catch (err) {
+      if (!(err instanceof MotoUnavailable)) throw err;
+      say(`WARNING: no STS stand-in: ${err.message}`);
+      say('the broker starts anyway; exchanges answer 503 ERR_STS_UNAVAILABLE until moto is available');
+      stsEndpoint = `http://${bindHost}:${await freeLoopbackPort(bindHost)}`; // nothing listens there
+    }
+    const configFile = path.join(dir, 'credbroker-dev.yaml');
+    writeFileSync(configFile, devConfigYaml({ host: bindHost, port, issuerUrl: issuer.url, brokerUrl, stsEndpoint, dir }), { mode: 0o600 });
+    say(`issuer ${issuer.url} · STS/IAM ${moto ? stsEndpoint : '(none)'} · config ${configFile}`);
+    printLoop({ root, brokerUrl, issuer, stsEndpoint, haveMoto: moto !== undefined });
+
+    const serve = await import('./serve.js');
+    return await serve.main(['--config', configFile]);
+  } finally {
+    clearInterval(watchdog);
+    await moto?.stop();
+    await issuer?.close();
+    say('stopped');
+  }
+}
+
+function printLoop(o: { root: string; brokerUrl: string; issuer: DevIssuer; stsEndpoint: string; haveMoto: boolean }): void {
+  const rel = path.relative(process.cwd(), path.join(o.root, 'client', 'credbroker-client.mjs'));
+  const client = rel.startsWith('..') ? path.join(o.root, 'client', 'credbroker-client.mjs') : rel;
+  const onPath = spawnSync('sh', ['-c', 'command -v aws'], { stdio: 'ignore' }).status === 0;
+  const aws = onPath ? 'aws' : path.join(venvDir(o.root), 'bin', 'aws');
+  const lines = [
+    `export ACTIONS_ID_TOKEN_REQUEST_URL=${q(o.issuer.tokenRequestUrl)}`,
+    `export ACTIONS_ID_TOKEN_REQUEST_TOKEN=${q(o.issuer.requestToken)}`,
+    `export AWS_ENDPOINT_URL=${q(o.stsEndpoint)}`,
+    `eval "$(node ${client} --url ${o.brokerUrl} --role dev-deploy --provider github --region us-east-1)"`,
+    `${aws} sts get-caller-identity`,
+  ];
+  say('complete the loop in another shell (the dev token is GitHub Actions-shaped):');
+  const width = Math.max(...lines.map((l) => l.length));
+  process.stdout.write(`${lines.map((l) => `${l.padEnd(width)}  # dev`).join('\n')}\n`);
+  say('--role dev-production shows a denial; the audit trail is in the dev dir (audit.jsonl)');
+  if (!o.haveMoto) say('(without moto the exchange answers 503 — see the warning above)');
+}
