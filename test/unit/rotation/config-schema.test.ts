@@ -1,5 +1,7 @@
 // The rotation section of the config: defaults, sink shapes, and what is rejected.
 import { describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
 import { rotationConfigSchema } from '../../../server/src/rotation/config-schema.js';
 import { configSchema } from '../../../server/src/config/schema.js';
 
@@ -70,6 +72,15 @@ describe('rotation config', () => {
   ];
   it.each(accepted)('accepts $name', ({ sink, entry }) => {
     const r = parse({ users: [{ ...(entry ?? { name: 'u' }), sinks: [sink] }] });
+    expect(paths(r)).toEqual([]);
+  });
+});
+
+describe('the example in docs/rotation.md', () => {
+  it('is a valid rotation section, allowlists included', () => {
+    const page = readFileSync(new URL('../../../docs/rotation.md', import.meta.url), 'utf8');
+    const yaml = [...page.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1]!).find((b) => /^rotation:/m.test(b))!;
+    const r = parse((parseYaml(yaml) as { rotation: unknown }).rotation);
     expect(paths(r)).toEqual([]);
   });
 });
