@@ -27,7 +27,8 @@ export class RotationError extends Error {
   constructor(
     readonly code: RotationErrorCode,
     message: string,
-    readonly opts: { retryable?: boolean; status?: number } = {},
+    /** inFlight: a write may have been sent and still be applied (a timeout, an abort, a lost connection). */
+    readonly opts: { retryable?: boolean; status?: number; inFlight?: boolean } = {},
   ) {
     super(message);
   }

@@ -11,11 +11,13 @@
 // the process, so that key must be deleted and the sinks that already had it are without a working
 // key until the replacement reaches them — they are pushed first (prioritySinks).
 //
-// Late writes: every push has a deadline before its runner's lease expires (recorded in
-// pushDeadlines before the push). When a key is dropped while a push of it may still land — its
-// runner was paused or died mid-push, or an aborted request is applied late by the CI API — those
+// Late writes: every push has a deadline before its runner's lease expires. Before the push, the
+// state records until when a write of it may still land (lateWriteUntil: the deadline plus one
+// lease period, for what escapes the fence); when the push ends with nothing in flight, that is
+// cut to the moment it ended. When a key is dropped while a push of it may still land — its runner
+// was paused or died mid-push, or a request was aborted that the CI API may still apply — those
 // sinks are recorded in lateWrites, and the replacement key is pushed to them once more after
-// `until` (the deadline plus one lease period), before it is verified and the old key retired.
+// `until`, before it is verified and the old key retired.
 import type { AccessKeyInfo } from '../aws/iam.js';
 import type { PendingIamChange, RotationState } from '../store/types.js';
 
@@ -152,27 +154,24 @@ function planDelivery(input: PlanInput): Action {
 }
 
 /**
- * The sinks a push of the key being dropped may still write to, and until when: each push ends by
- * its recorded deadline; one lease period more covers what escaped the fence (a request the CI
- * API applies after it was aborted, a runner paused between its deadline check and its write).
- * Merged with late writes already pending. Nothing when every window has passed.
+ * The sinks a push of the key being dropped may still write to, and until when (lateWriteUntil),
+ * merged with late writes already pending. Nothing when every window has passed.
  */
 export function lateWritesOf(input: Pick<PlanInput, 'state' | 'now' | 'fenceMs'>): { lateWrites?: LateWrites } {
   const { state, now, fenceMs } = input;
   const sinks = new Set<string>();
   let until = 0;
-  const consider = (sink: string, deadlineMs: number) => {
-    const end = deadlineMs + fenceMs;
-    if (end <= now.getTime()) return;
+  const consider = (sink: string, endMs: number) => {
+    if (endMs <= now.getTime()) return;
     sinks.add(sink);
-    until = Math.max(until, end);
+    until = Math.max(until, endMs);
   };
   for (const sink of state.sinksAttempted) {
-    const deadline = state.pushDeadlines?.[sink];
-    // A push recorded without a deadline (an older version) may have run until now.
-    consider(sink, deadline !== undefined ? Date.parse(deadline) : now.getTime());
+    const end = state.lateWriteUntil?.[sink];
+    // A push recorded without one (an older version) may have run until now.
+    consider(sink, end !== undefined ? Date.parse(end) : now.getTime() + fenceMs);
   }
-  if (state.lateWrites) for (const sink of state.lateWrites.sinks) consider(sink, Date.parse(state.lateWrites.until) - fenceMs);
+  if (state.lateWrites) for (const sink of state.lateWrites.sinks) consider(sink, Date.parse(state.lateWrites.until));
   return sinks.size === 0 ? {} : { lateWrites: { sinks: [...sinks].sort(), until: new Date(until).toISOString() } };
 }
 
@@ -219,7 +218,7 @@ export function applyAction(state: RotationState, action: StepAction | Extract<A
     prioritySinks: [...new Set([...s.prioritySinks, ...s.sinksAttempted])],
     sinksAttempted: [],
     sinksDone: [],
-    pushDeadlines: {},
+    lateWriteUntil: {},
     lateWrites: lateWrites ?? null,
     propagatedAt: null,
     verifiedAt: null,
@@ -249,7 +248,7 @@ export function applyAction(state: RotationState, action: StepAction | Extract<A
     case 'restart':
       return backToCreating(ok, action.lateWrites);
     case 'create':
-      return { ...ok, phase: 'pushing', newKeyId: result.newKeyId ?? null, pushDeadlines: {} };
+      return { ...ok, phase: 'pushing', newKeyId: result.newKeyId ?? null, lateWriteUntil: {} };
     case 'propagate':
       return { ...ok, propagatedAt: at };
     case 'push': {
@@ -275,7 +274,7 @@ export function applyAction(state: RotationState, action: StepAction | Extract<A
         sinksAttempted: [],
         sinksDone: [],
         prioritySinks: [],
-        pushDeadlines: {},
+        lateWriteUntil: {},
         lateWrites: null,
         lastCompletedAt: at,
       };
@@ -284,11 +283,12 @@ export function applyAction(state: RotationState, action: StepAction | Extract<A
 
 /**
  * Marks a sink as being pushed to, before the push (so a crash knows it may hold the new key), with
- * the time by which the push ends (so a later runner knows until when it may still write).
+ * until when a write of that push may land (so a later runner knows how long to guard against it).
+ * Called again with the moment the push ended when nothing of it is left in flight.
  */
-export function markAttempted(state: RotationState, sinkId: string, now: Date, deadline: Date): RotationState {
+export function markAttempted(state: RotationState, sinkId: string, now: Date, lateWriteUntil: Date): RotationState {
   const sinksAttempted = state.sinksAttempted.includes(sinkId) ? state.sinksAttempted : [...state.sinksAttempted, sinkId];
-  return { ...state, sinksAttempted, pushDeadlines: { ...state.pushDeadlines, [sinkId]: deadline.toISOString() }, updatedAt: now.toISOString() };
+  return { ...state, sinksAttempted, lateWriteUntil: { ...state.lateWriteUntil, [sinkId]: lateWriteUntil.toISOString() }, updatedAt: now.toISOString() };
 }
 
 /** What IAM shows of a change recorded as pending by a runner that did not finish its step. */

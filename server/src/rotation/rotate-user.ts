@@ -8,7 +8,7 @@
 //   finds a pending change (its runner died, or the call got no answer) audits what IAM shows,
 //   with `observed: "after_crash"` / `"after_no_answer"`, before anything else.
 // - Pushes: the lease is renewed just before, and the push runs under a deadline before the lease
-//   expires (recorded in `pushDeadlines` first); after it, the lease is checked again before the
+//   expires (recorded in `lateWriteUntil` first); after it, the lease is checked again before the
 //   state moves forward. Late writes the fence could not stop are overwritten (plan.ts, lateWrites).
 import type { IamKeys, AccessKeyInfo } from '../aws/iam.js';
 import type { AuditSink } from '../audit/types.js';
@@ -106,13 +106,15 @@ async function sleepUnless(rt: RotationRuntime, ms: number, signal: AbortSignal)
   if (onAbort) signal.removeEventListener('abort', onAbort);
 }
 
-async function deliverWithRetry(rt: RotationRuntime, sink: Sink, key: NewAccessKey, fence: Required<PushFence>): Promise<number> {
+/** `inFlight` turns true when an attempt ended with a write possibly still on its way (a timeout, an abort). */
+async function deliverWithRetry(rt: RotationRuntime, sink: Sink, key: NewAccessKey, fence: Required<PushFence>, track: { inFlight: boolean }): Promise<number> {
   let wait = rt.config.sink_backoff_ms;
   for (let attempt = 1; ; attempt++) {
     try {
       await sink.deliver(key, fence);
       return attempt;
     } catch (err) {
+      if (!(err instanceof RotationError) || err.opts.inFlight) track.inFlight = true;
       const retryable = err instanceof RotationError && err.retryable && err.code !== 'ERR_SINK_DEADLINE';
       if (!retryable || attempt >= rt.config.sink_attempts || fence.signal.aborted || Date.now() + wait >= fence.deadline) throw err;
       rt.logger.warn({ user: key.userName, sink: sink.id, code: errorCodeOf(err), attempt }, 'sink delivery failed; retrying');
@@ -310,6 +312,7 @@ async function performStep(
   const fields = keyFields(state, action);
   let current = state;
   let fence: Required<PushFence> | undefined;
+  let pushDeadline: Date | undefined;
 
   if (action.kind === 'push' || action.kind === 'repush') {
     const target = sinks.get(action.sinkId);
@@ -324,9 +327,11 @@ async function performStep(
     // Never start a push without a lease that outlasts it: renew now, and end the push before it expires.
     const leaseHolds = await keeper.renew();
     const deadline = Math.min(leaseHolds, Date.now() + pushBoundMs(target.config, rt.config));
-    const recorded = new Date(rt.now().getTime() + (deadline - Date.now()));
-    // Recorded before the push: after a crash, this sink may hold the new key until `recorded`.
-    current = markAttempted(state, action.sinkId, rt.now(), recorded);
+    // In the state's clock (rt.now: the tests' clock may differ from this host's).
+    pushDeadline = new Date(rt.now().getTime() + (deadline - Date.now()));
+    // Recorded before the push: this sink may now hold the new key, and a write of it may land until
+    // the deadline plus one lease period (what escapes the fence: see plan.ts, late writes).
+    current = markAttempted(state, action.sinkId, rt.now(), new Date(pushDeadline.getTime() + keeper.ttlMs));
     await rt.store.putRotationState(current, keeper.current());
     fence = { signal: stop, deadline };
   }
@@ -373,9 +378,18 @@ async function performStep(
     case 'push':
     case 'repush': {
       const { sink } = sinks.get(action.sinkId)!;
-      details.attempts = await deliverWithRetry(rt, sink, secret(), fence!);
+      const track = { inFlight: false };
+      // The push ended with nothing of it left in flight: no late write of it can come.
+      const settled = () => markAttempted(current, action.sinkId, rt.now(), rt.now());
+      try {
+        details.attempts = await deliverWithRetry(rt, sink, secret(), fence!, track);
+      } catch (err) {
+        if (!track.inFlight && !keeper.lost.aborted) await rt.store.putRotationState(settled(), keeper.current()).catch(() => undefined);
+        throw err;
+      }
+      if (!track.inFlight) current = settled();
       details.sink_type = sink.type;
-      details.deadline = current.pushDeadlines?.[action.sinkId];
+      details.deadline = pushDeadline!.toISOString();
       // The push is over: check the lease still holds before the state moves forward on it.
       await keeper.renew();
       break;

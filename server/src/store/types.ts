@@ -43,8 +43,11 @@ export interface RotationState {
   // Added later; absent in rows written before (read as null / empty).
   /** An IAM change about to be made: recorded before the call, cleared after it. Recovery audits what IAM shows. */
   pendingIam?: PendingIamChange | null;
-  /** Sink id → when the push of the new key to it must have ended (ISO): nothing it started writes later. */
-  pushDeadlines?: Record<string, string>;
+  /**
+   * Sink id → until when a write of the new key's push may still land there (ISO): the push's
+   * deadline plus one lease period while it may be in flight, the moment it ended once nothing is.
+   */
+  lateWriteUntil?: Record<string, string>;
   /** Sinks that may still receive a late write of a discarded key: the new key is pushed to them again once `until` passed. */
   lateWrites?: { sinks: string[]; until: string } | null;
 }

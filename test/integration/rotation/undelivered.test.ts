@@ -46,6 +46,38 @@ describe('a key that no sink received', () => {
     }
   });
 
+  it('after a sink that answered (HTTP 500), the next run needs no late-write guard; after one that never answered, it pushes there again', async () => {
+    const answered = 'late-guard-answered';
+    const silent = 'late-guard-silent';
+    await createManagedUser(e, answered, { deliver: false });
+    await createManagedUser(e, silent, { deliver: false });
+    // Answers reads (the preflight), never answers writes.
+    const hung = await startHangingProxy(e.gitlab.url, (body) => body.length > 0);
+    const gitlab = (user: string, baseUrl: string) => ({ type: 'gitlab' as const, token_env: 'GL_TOKEN', base_url: baseUrl, project: `acme/${user}` });
+    const store = openStore(e);
+    try {
+      // First runs fail: one sink answers 500, the other never answers a write (aborted at sink_timeout_ms).
+      e.gitlab.failAllWrites(500);
+      await runRotation(deps(e, rotationConfig({ sink_attempts: 1, users: [{ name: answered, sinks: [gitlab(answered, e.gitlab.url)] }] }), store), { users: [answered], force: true });
+      e.gitlab.clear();
+      await runRotation(deps(e, rotationConfig({ sink_attempts: 1, sink_timeout_ms: 500, users: [{ name: silent, sinks: [gitlab(silent, hung.endpoint)] }] }), store), { users: [silent], force: true });
+      const discard = (user: string) => auditOf(user, 'rotation.discard').find((r) => r.outcome === 'ok')!;
+      expect(discard(answered).late_writes).toBeUndefined();
+      expect(discard(silent).late_writes).toMatchObject({ sinks: [`gitlab:acme/${silent}:*`] });
+
+      // Re-run at once (as an operator would after fixing the sink).
+      const again = async (user: string) =>
+        (await runRotation(deps(e, rotationConfig({ users: [{ name: user, sinks: [gitlab(user, e.gitlab.url)] }] }), store), { users: [user], force: true })).users[0]!;
+      expect((await again(answered)).steps).toEqual(['create', 'propagate', `push:gitlab:acme/${answered}:*`, 'verify', 'deactivate']);
+      expect((await again(silent)).steps).toEqual(['create', 'propagate', `push:gitlab:acme/${silent}:*`, `repush:gitlab:acme/${silent}:*`, 'verify', 'deactivate']);
+      for (const user of [answered, silent]) expect(e.gitlab.variable(`acme/${user}`, 'AWS_ACCESS_KEY_ID')?.value).toBe((await listKeys(e, user)).find((k) => k.status === 'Active')!.id);
+    } finally {
+      e.gitlab.clear();
+      await hung.close();
+      await store.close();
+    }
+  });
+
   it('is kept while the loop runs (the next run resumes with it), and deleted when the loop stops', async () => {
     const user = 'undelivered-loop';
     const original = await createManagedUser(e, user, { deliver: false });

@@ -129,21 +129,21 @@ const iso = (msFromNow: number) => new Date(NOW.getTime() + msFromNow).toISOStri
 const pushing = (over: Partial<RotationState>) => state({ phase: 'pushing', oldKeyId: 'K1', newKeyId: 'K2', propagatedAt: NOW.toISOString(), ...over });
 const twoKeys = [key('K1', 'Active', 31), key('K2', 'Active', 0)];
 
-// Late writes: a push of a dropped key may land until its deadline plus one lease period (fenceMs 120 s).
+// Late writes: a push of a dropped key may land until its recorded lateWriteUntil (the deadline plus one lease period, fenceMs 120 s, or the moment it ended with nothing in flight).
 cases.push(
   {
-    name: 'a key dropped while its push may still land: that sink is pushed again after the push deadline plus a lease period',
-    input: { state: pushing({ sinksAttempted: ['gh'], pushDeadlines: { gh: iso(-10 * SEC) } }), keys: twoKeys, hasSecret: false },
+    name: 'a key dropped while its push may still land: that sink is pushed again once that window has passed',
+    input: { state: pushing({ sinksAttempted: ['gh'], lateWriteUntil: { gh: iso(110 * SEC) } }), keys: twoKeys, hasSecret: false },
     expected: { kind: 'discard', keyId: 'K2', lateWrites: { sinks: ['gh'], until: iso(110 * SEC) } } as Partial<Action>,
   },
   {
-    name: 'a push recorded without a deadline (an older version) is taken to have run until now',
+    name: 'a push recorded without a window (an older version) is taken to have run until now',
     input: { state: pushing({ sinksAttempted: ['travis'] }), keys: twoKeys, hasSecret: false },
     expected: { kind: 'discard', lateWrites: { sinks: ['travis'], until: iso(120 * SEC) } } as Partial<Action>,
   },
   {
     name: 'a new key that vanished while its pushes may still land: restart, guarding those sinks',
-    input: { state: pushing({ sinksAttempted: ['gh'], pushDeadlines: { gh: iso(0) } }), keys: [key('K1', 'Active', 31)] },
+    input: { state: pushing({ sinksAttempted: ['gh'], lateWriteUntil: { gh: iso(120 * SEC) } }), keys: [key('K1', 'Active', 31)] },
     expected: { kind: 'restart', lateWrites: { sinks: ['gh'], until: iso(120 * SEC) } } as Partial<Action>,
   },
   {
@@ -167,8 +167,8 @@ describe('planNext', () => {
   it.each(cases)('$name', ({ input, expected }) => {
     expect(planNext(base(input))).toMatchObject(expected);
   });
-  it('a key dropped long after its pushes ended: no late writes to guard against', () => {
-    const a = planNext(base({ state: pushing({ sinksAttempted: ['gh'], pushDeadlines: { gh: iso(-200 * SEC) } }), keys: twoKeys, hasSecret: false }));
+  it('a key dropped after the windows of its pushes ended (or they ended with nothing in flight): no late writes to guard against', () => {
+    const a = planNext(base({ state: pushing({ sinksAttempted: ['gh'], lateWriteUntil: { gh: iso(-80 * SEC) } }), keys: twoKeys, hasSecret: false }));
     expect(a).toEqual({ kind: 'discard', keyId: 'K2', reason: 'its secret was lost before every sink confirmed it' });
   });
 });
@@ -184,9 +184,9 @@ describe('applyAction', () => {
   });
 
   it('a discard records the late-write window; each push again clears its sink; completion clears it all', () => {
-    let s = pushing({ sinksAttempted: ['gh'], pushDeadlines: { gh: iso(0) } });
+    let s = pushing({ sinksAttempted: ['gh'], lateWriteUntil: { gh: iso(120 * SEC) } });
     s = applyAction(s, { kind: 'discard', keyId: 'K2', reason: 'x', lateWrites: { sinks: ['gh', 'travis'], until: iso(120 * SEC) } }, NOW);
-    expect(s).toMatchObject({ phase: 'creating', pushDeadlines: {}, lateWrites: { sinks: ['gh', 'travis'], until: iso(120 * SEC) } });
+    expect(s).toMatchObject({ phase: 'creating', lateWriteUntil: {}, lateWrites: { sinks: ['gh', 'travis'], until: iso(120 * SEC) } });
     s = applyAction(s, { kind: 'create' }, NOW, { newKeyId: 'K3' });
     expect(s.lateWrites).toEqual({ sinks: ['gh', 'travis'], until: iso(120 * SEC) });
     s = applyAction(s, { kind: 'repush', sinkId: 'gh', keyId: 'K3', notBefore: NOW }, NOW);

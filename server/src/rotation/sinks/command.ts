@@ -97,7 +97,8 @@ export function createCommandSink(cfg: CommandSinkConfig, ctx: SinkContext, id =
         }
         if (sig === 'SIGKILL' && fence.signal?.aborted) return reject(new RotationError('ERR_ROTATION_ABORTED', `sink ${id}: ${program} was stopped: the run is stopping`));
         if (sig === 'SIGKILL') {
-          if (fenceLeft < ownLimit) return reject(deadlineError(id, `${program} (after ${limitMs} ms)`, true));
+          // Its whole process group is gone: nothing of this push is left in flight.
+          if (fenceLeft < ownLimit) return reject(deadlineError(id, `${program} (after ${limitMs} ms)`, true, false));
           return reject(new RotationError('ERR_SINK_COMMAND', `sink ${id}: ${program} did not finish within timeout_seconds (${cfg.timeout_seconds}s)`, { retryable: true }));
         }
         const tail = scrub(stderr, secretsToScrub.map((k) => k.secretAccessKey)).trim().slice(-300);

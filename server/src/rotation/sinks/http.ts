@@ -15,13 +15,14 @@ export function httpError(sinkId: string, what: string, status: number): Rotatio
 
 export function networkError(sinkId: string, what: string, err: unknown): RotationError {
   const name = err instanceof Error ? err.name : 'Error';
-  return new RotationError('ERR_SINK_NETWORK', `sink ${sinkId}: ${what} failed (${name})`, { retryable: true });
+  return new RotationError('ERR_SINK_NETWORK', `sink ${sinkId}: ${what} failed (${name})`, { retryable: true, inFlight: true });
 }
 
 /** The push reached its deadline: nothing more may be written, because the lease may be gone by then. */
-export function deadlineError(sinkId: string, what: string, started: boolean): RotationError {
+export function deadlineError(sinkId: string, what: string, started: boolean, inFlight = started): RotationError {
   return new RotationError('ERR_SINK_DEADLINE', `sink ${sinkId}: ${what} ${started ? 'stopped at' : 'not started: past'} the push deadline (before the rotation lease expires)`, {
     retryable: true,
+    inFlight,
   });
 }
 
@@ -44,7 +45,7 @@ export async function fencedFetch(sinkId: string, what: string, url: string, ini
     return await fetch(url, { ...init, signal: AbortSignal.any(signals), redirect: 'error' });
   } catch (err) {
     if (fence.deadline !== undefined && Date.now() >= fence.deadline) throw deadlineError(sinkId, what, true);
-    if (fence.signal?.aborted) throw new RotationError('ERR_ROTATION_ABORTED', `sink ${sinkId}: ${what} aborted: the run is stopping`);
+    if (fence.signal?.aborted) throw new RotationError('ERR_ROTATION_ABORTED', `sink ${sinkId}: ${what} aborted: the run is stopping`, { inFlight: true });
     throw networkError(sinkId, what, err);
   }
 }
