@@ -160,8 +160,10 @@ async function discardUndeliveredKeys(rt: RotationRuntime, users: ManagedUser[],
       if (!(await discardUndelivered(rt, user, keeper))) continue;
       rt.secrets.delete(user.userName);
       const r = results.find((x) => x.userName === user.userName);
-      if (r) r.steps.push('discard');
-      else results.push({ userName: user.userName, outcome: 'progressed', phase: 'creating', steps: ['discard'] });
+      if (r) {
+        r.steps.push('discard');
+        r.phase = 'creating';
+      } else results.push({ userName: user.userName, outcome: 'progressed', phase: 'creating', steps: ['discard'] });
     } catch (err) {
       rt.logger.error({ component: 'rotation', user: user.userName, code: errorCodeOf(err) }, `could not discard the undelivered key: ${safeMessage(err)}`);
     }
