@@ -12,6 +12,7 @@ const RESTART_ONLY = [
   'server.host',
   'server.port',
   'server.trust_proxy',
+  'server.keep_alive_timeout_ms',
   'store',
   'audit',
   'logging',
@@ -20,6 +21,8 @@ const RESTART_ONLY = [
   'admin.enabled',
   'admin.host',
   'admin.port',
+  'admin.allow_insecure_non_loopback',
+  'metrics',
 ] as const;
 
 export interface ConfigWatcher {

@@ -6,6 +6,12 @@ import { z } from 'zod';
 import { rotationConfigSchema } from '../rotation/config-schema.js';
 
 const seconds = (min: number, max: number) => z.number().int().min(min).max(max);
+const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/);
+const keyId = z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/);
+
+/** Admin token scopes: `operate` includes `read`. */
+export const ADMIN_SCOPES = ['read', 'operate'] as const;
+export type AdminScope = (typeof ADMIN_SCOPES)[number];
 
 export const PRESET_NAMES = [
   'github-actions',
@@ -108,6 +114,13 @@ export const configSchema = z.strictObject({
             '(or loopback, linklocal, uniquelocal). true trusts every entry, so a client can choose its own IP: avoid. Read at start only.',
         ),
       request_timeout_ms: z.number().int().min(1000).max(120_000).default(15_000),
+      keep_alive_timeout_ms: z
+        .number()
+        .int()
+        .min(1000)
+        .max(600_000)
+        .default(65_000)
+        .describe('How long an idle keep-alive connection stays open. Keep it above the idle timeout of the load balancer in front (ALB: 60 s).'),
       body_limit_bytes: z.number().int().min(256).max(1024 * 1024).default(16 * 1024),
       max_session_duration_seconds: seconds(900, 43_200).default(3600).describe('Broker-wide cap on DurationSeconds.'),
       readiness_wait_ms: z.number().int().min(0).max(120_000).default(5000).describe('How long start-up waits for issuer keys.'),
@@ -154,6 +167,37 @@ export const configSchema = z.strictObject({
     .strictObject({
       sink: z.enum(['stdout', 'file', 'store']).default('stdout'),
       path: z.string().optional(),
+      hmac_key_file: z
+        .string()
+        .min(1)
+        .optional()
+        .describe('File holding the HMAC key that chains audit records in the store (at least 32 characters, e.g. `openssl rand -base64 48`). The database never holds it.'),
+      hmac_key_env: envName.optional().describe('Environment variable holding the HMAC key (instead of hmac_key_file).'),
+      hmac_key_id: keyId.optional().describe('Id recorded with each row; default derived from the key (a fingerprint, not the key).'),
+      previous_hmac_keys: z
+        .array(
+          z.strictObject({
+            id: keyId.optional().describe('The id the rows name; default derived from the key.'),
+            file: z.string().min(1).optional(),
+            env: envName.optional(),
+          }),
+        )
+        .default([])
+        .describe('Retired keys, kept to verify rows written before a key rotation. Never used to write.'),
+      allow_unkeyed_chain: z
+        .boolean()
+        .default(false)
+        .describe('Accept audit.sink "store" without an HMAC key: anyone who can write to the database can then rewrite the trail. Off: the broker refuses to start.'),
+      checkpoints: z
+        .strictObject({
+          sink: z
+            .enum(['stderr', 'stdout', 'file'])
+            .default('stderr')
+            .describe('Where signed checkpoints of the chain head go: somewhere the database writer cannot write (the log stream, or a file).'),
+          path: z.string().optional().describe('Append-only file for checkpoints (sink "file").'),
+          interval_seconds: z.number().int().min(5).max(3600).default(60).describe('A checkpoint is written when the head moved, at most this often; also at start and at shutdown.'),
+        })
+        .prefault({}),
     })
     .prefault({}),
   store: z
@@ -168,14 +212,30 @@ export const configSchema = z.strictObject({
       enabled: z.boolean().default(false),
       host: z.string().default('127.0.0.1').describe('Bind address of the admin listener; keep it private.'),
       port: z.number().int().min(0).max(65_535).default(8081),
+      allow_insecure_non_loopback: z
+        .boolean()
+        .default(false)
+        .describe('The admin listener speaks plain HTTP: a host other than loopback is refused unless this is true (then the broker warns at start).'),
       tokens: z
         .array(
           z.strictObject({
             name: z.string().min(1).describe('Who holds this token (recorded in the audit trail).'),
             sha256: z.string().regex(/^[0-9a-f]{64}$/).describe('SHA-256 (hex) of the bearer token; the token itself is never in the config.'),
+            scopes: z
+              .array(z.enum(ADMIN_SCOPES))
+              .min(1)
+              .optional()
+              .describe('read: every read-only route. operate: also revoke, unrevoke, revoke sessions, rotate. Default [read].'),
           }),
         )
         .default([]),
+    })
+    .prefault({}),
+  metrics: z
+    .strictObject({
+      enabled: z.boolean().default(true).describe('Serve Prometheus metrics on their own listener (never on the public one).'),
+      host: z.string().default('127.0.0.1').describe('Bind address; metrics name accounts, issuers and IAM users: keep it private.'),
+      port: z.number().int().min(0).max(65_535).default(8082),
     })
     .prefault({}),
   revocation: z
