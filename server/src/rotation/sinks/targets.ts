@@ -5,6 +5,7 @@
 // `iam:TagUser` (or `iam:UpdateUser`) on a managed user could otherwise send that user's next key to
 // a repository of their choosing. `base_url` and a command's arguments never take values from IAM.
 // Pure: used by the config schema (at load) and by user resolution (per user, per run).
+import { isLoopbackHost } from '../../admin/listener.js';
 
 export type SinkType = 'github' | 'gitlab' | 'circleci' | 'travis' | 'command';
 
@@ -50,11 +51,6 @@ export function targetPattern(pattern: string): RegExp {
 
 export const targetAllowed = (patterns: readonly string[], target: string): boolean => patterns.some((p) => targetPattern(p).test(target));
 
-function isLoopback(hostname: string): boolean {
-  const h = hostname.replace(/^\[|\]$/g, '');
-  return h === 'localhost' || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
-}
-
 /** A sink's API base URL: https, or plain http only to a loopback address (a local test server). */
 export function baseUrlProblem(raw: string): string | undefined {
   if (hasPlaceholder(raw)) return 'must not use {user} or {tag:…}: the API host comes from the config alone';
@@ -64,7 +60,7 @@ export function baseUrlProblem(raw: string): string | undefined {
   } catch {
     return 'not a valid URL';
   }
-  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && isLoopback(url.hostname))) {
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && isLoopbackHost(url.hostname))) {
     return 'must use https (plain http only to a loopback address such as 127.0.0.1 or localhost)';
   }
   if (url.username !== '' || url.password !== '') return 'must not contain userinfo';
