@@ -2,6 +2,7 @@
 // AWSRevokeOlderSessions, which denies everything to sessions whose token was issued before now.
 // Sessions issued afterwards (the next CI job) are unaffected.
 import { IAMClient, PutRolePolicyCommand } from '@aws-sdk/client-iam';
+import { awsRequestTimeouts } from './timeouts.js';
 
 export const REVOKE_POLICY_NAME = 'AWSRevokeOlderSessions';
 
@@ -27,10 +28,18 @@ export function roleNameFromArn(arn: string): string {
 
 export async function revokeOlderSessions(
   roleArn: string,
-  opts: { region: string; endpoint?: string | undefined; now?: Date; client?: IAMClient },
+  opts: { region: string; endpoint?: string | undefined; now?: Date; client?: IAMClient; httpTimeoutMs?: number; maxAttempts?: number },
 ): Promise<{ roleName: string; before: string }> {
   const before = opts.now ?? new Date();
-  const client = opts.client ?? new IAMClient({ region: opts.region, ...(opts.endpoint ? { endpoint: opts.endpoint } : {}) });
+  const client =
+    opts.client ??
+    new IAMClient({
+      region: opts.region,
+      ...(opts.endpoint ? { endpoint: opts.endpoint } : {}),
+      maxAttempts: opts.maxAttempts ?? 3,
+      // aws.http_timeout_ms (default 5 s): a hung IAM endpoint fails the call instead of holding it.
+      requestHandler: awsRequestTimeouts(opts.httpTimeoutMs ?? 5000),
+    });
   try {
     const roleName = roleNameFromArn(roleArn);
     await client.send(new PutRolePolicyCommand({ RoleName: roleName, PolicyName: REVOKE_POLICY_NAME, PolicyDocument: revokeOlderSessionsPolicy(before) }));
