@@ -287,11 +287,20 @@ export function createConsole(deps: ConsoleDeps): express.Router {
 
   router.use((req, res) => errorPage(req, res, 404, 'Not found', 'No such page in the console.'));
   router.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
-    const be = isBrokerError(err) ? err : new BrokerError('ERR_INTERNAL', { cause: err });
-    if (!isBrokerError(err)) deps.logger.error({ component: 'console', request_id: req.requestId, error: err instanceof Error ? err.message : String(err) }, 'console error');
-    if (res.headersSent) return;
-    const message = be.code === 'ERR_BAD_REQUEST' ? be.message : be.status >= 500 ? 'Something went wrong; nothing was shown or changed. The broker log has the detail.' : be.publicMessage;
-    errorPage(req, res, be.status, be.status === 404 ? 'Not found' : be.status === 403 ? 'Not allowed' : be.status >= 500 ? 'Error' : 'Cannot do that', message);
+    void (async () => {
+      let be = isBrokerError(err) ? err : new BrokerError('ERR_INTERNAL', { cause: err });
+      if (!isBrokerError(err)) deps.logger.error({ component: 'console', request_id: req.requestId, error: err instanceof Error ? err.message : String(err) }, 'console error');
+      // A signed-in request that failed says so in the trail (403s were recorded where they happened).
+      if (req.console && be.code !== 'ERR_FORBIDDEN') {
+        await req.console.audit('admin.failed', { code: be.code, status: be.status }).catch((auditErr: unknown) => {
+          deps.logger.error({ component: 'console', request_id: req.requestId, error: auditErr instanceof Error ? auditErr.message : String(auditErr) }, 'cannot audit a failed console request');
+          be = new BrokerError('ERR_INTERNAL');
+        });
+      }
+      if (res.headersSent) return;
+      const message = be.code === 'ERR_BAD_REQUEST' ? be.message : be.status >= 500 ? `Something went wrong: ${be.publicMessage} The broker log has the detail.` : be.publicMessage;
+      errorPage(req, res, be.status, be.status === 404 ? 'Not found' : be.status === 403 ? 'Not allowed' : be.status >= 500 ? 'Error' : 'Cannot do that', message);
+    })();
   });
   return router;
 }

@@ -378,7 +378,10 @@ export function consoleRoutes(router: express.Router, deps: Deps): void {
         } catch (err) {
           data.unmanagedError = errorText(err);
         }
-        const pushes = await deps.store.searchAudit({ event: 'rotation.push', limit: 1000 });
+        // A push or a re-push that a sink confirmed (or that failed); intents are not deliveries.
+        const pushes = [...(await deps.store.searchAudit({ event: 'rotation.push', limit: 1000 })), ...(await deps.store.searchAudit({ event: 'rotation.repush', limit: 1000 }))]
+          .filter(({ record: r }) => r.outcome === 'ok' || r.outcome === 'failed')
+          .sort((a, b) => b.seq - a.seq);
         data.deliveries = pushes.map(({ record: r }): Delivery => ({ user: String(r.user ?? ''), sink: String(r.sink ?? ''), outcome: String(r.outcome ?? ''), time: String(r.time ?? ''), code: typeof r.code === 'string' ? r.code : undefined }));
       }
       page(res, KeysPage({ ctx: cx(req).ctx, data }));
