@@ -167,8 +167,10 @@ const who = (c: Record<string, string>) =>
     .map(([k, v]) => `${k}: ${v}`)
     .join(', ') || '(any token)';
 
-function AccessTable(props: { title: string; items: AccessChange[] }) {
+/** One table of the diff: access gained or lost (by role and issuer), or deny rules added or removed. */
+function ChangeTable(props: { title: string; items: Array<AccessChange | DenyChange>; deny?: boolean }) {
   if (props.items.length === 0) return null;
+  const head = props.deny ? ['applies to role', 'issuer', 'matches', 'rule'] : ['role', 'issuer', 'who (every condition must hold)', 'binding'];
   return (
     <section>
       <h3>
@@ -177,50 +179,18 @@ function AccessTable(props: { title: string; items: AccessChange[] }) {
       <table>
         <thead>
           <tr>
-            <th scope="col">role</th>
-            <th scope="col">issuer</th>
-            <th scope="col">who (every condition must hold)</th>
-            <th scope="col">binding</th>
+            {head.map((h) => (
+              <th scope="col">{h}</th>
+            ))}
           </tr>
         </thead>
         <tbody>
           {props.items.map((a) => (
             <tr>
-              <td>{a.role}</td>
-              <td>{a.issuer}</td>
+              <td>{a.role === '*' ? 'every role' : a.role}</td>
+              <td>{a.issuer ?? 'every issuer'}</td>
               <td class="wrap">{who(a.conditions)}</td>
               <td class="mono">{a.path}</td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
-    </section>
-  );
-}
-
-function DenyTable(props: { title: string; items: DenyChange[] }) {
-  if (props.items.length === 0) return null;
-  return (
-    <section>
-      <h3>
-        {props.title} ({props.items.length})
-      </h3>
-      <table>
-        <thead>
-          <tr>
-            <th scope="col">applies to role</th>
-            <th scope="col">issuer</th>
-            <th scope="col">matches</th>
-            <th scope="col">rule</th>
-          </tr>
-        </thead>
-        <tbody>
-          {props.items.map((r) => (
-            <tr>
-              <td>{r.role === '*' ? 'every role' : r.role}</td>
-              <td>{r.issuer ?? 'every issuer'}</td>
-              <td class="wrap">{who(r.conditions)}</td>
-              <td class="mono">{r.path}</td>
             </tr>
           ))}
         </tbody>
@@ -288,8 +258,8 @@ export function DiffPage(props: {
             <p class="verdict allow">No change to who may assume which role, to deny rules, roles or lint warnings.</p>
           ) : (
             <>
-              <AccessTable title="Access gained" items={result.diff.gained} />
-              <AccessTable title="Access lost" items={result.diff.lost} />
+              <ChangeTable title="Access gained" items={result.diff.gained} />
+              <ChangeTable title="Access lost" items={result.diff.lost} />
               {result.diff.sessions.length > 0 && (
                 <section>
                   <h3>Sessions changed ({result.diff.sessions.length})</h3>
@@ -305,8 +275,8 @@ export function DiffPage(props: {
                   </ul>
                 </section>
               )}
-              <DenyTable title="Deny rules added (narrow access)" items={result.diff.denyAdded} />
-              <DenyTable title="Deny rules removed (may restore access)" items={result.diff.denyRemoved} />
+              <ChangeTable deny title="Deny rules added (narrow access)" items={result.diff.denyAdded} />
+              <ChangeTable deny title="Deny rules removed (may restore access)" items={result.diff.denyRemoved} />
               {result.diff.roles.length > 0 && (
                 <section>
                   <h3>Roles ({result.diff.roles.length})</h3>
