@@ -1,16 +1,22 @@
-// The real broker in its own process, built exactly as `credbroker serve` builds it: createBroker
-// with no replaced adapters (STS client from config, audit to stdout, JSON logs on stderr at the
-// configured level, in-memory replay ledger, metrics). The harness sends stdout/stderr to /dev/null.
+// The real broker in its own process, built as `credbroker serve` builds it: the store from the
+// config's `store:` section (SQLite or PostgreSQL in the benchmark), createBroker with no replaced
+// adapters (STS client from config, audit to stdout, JSON logs on stderr at the configured level,
+// metrics), the public listener. The harness sends stdout/stderr to /dev/null.
 import { readFileSync } from 'node:fs';
 import { parseConfig } from '../server/src/config/load.js';
 import { createBroker } from '../server/src/broker.js';
+import { openStore } from '../server/src/store/index.js';
 
 const { config } = parseConfig(readFileSync(process.argv[2]!, 'utf8'), process.argv[2]);
-const broker = createBroker(config);
+const store = await openStore(config.store);
+const broker = createBroker(config, { ops: store });
 await broker.start();
 if (!broker.verifier().ready) throw new Error('issuer keys not loaded');
 const { url } = await broker.listen(0, '127.0.0.1');
 process.send?.({ ready: true, url });
 process.on('disconnect', () => {
-  void broker.close().finally(() => process.exit(0));
+  void broker
+    .close()
+    .then(() => store.close())
+    .finally(() => process.exit(0));
 });

@@ -11,6 +11,7 @@ export interface StoreConfig {
   driver: 'memory' | 'sqlite' | 'postgres';
   sqlite_path: string;
   postgres_url?: string | undefined;
+  postgres_pool_size?: number | undefined;
 }
 
 export interface OpenStoreOptions {
@@ -27,7 +28,7 @@ export async function openStore(config: StoreConfig, opts: OpenStoreOptions = {}
       return SqliteStore.open(config.sqlite_path, opts);
     case 'postgres':
       if (!config.postgres_url) throw new StoreError('ERR_STORE_UNAVAILABLE', 'store.postgres_url is required when store.driver is "postgres"');
-      return PostgresStore.open(config.postgres_url, opts);
+      return PostgresStore.open(config.postgres_url, { ...opts, ...(config.postgres_pool_size ? { maxConnections: config.postgres_pool_size } : {}) });
   }
 }
 
