@@ -25,6 +25,8 @@ import { ask, BENCH_DIR, median, procSample, startChild, type Child } from './li
 import type { LoadResult } from './loadgen.js';
 import { benchPolicy, type PolicyPoint } from './policy.js';
 import { benchClientStart, formatClientStart, type ClientStart } from './client-start.js';
+// @ts-expect-error: a plain .mjs script of this repository, without type declarations
+import { build } from '../scripts/build.mjs';
 
 const { values: flags } = parseArgs({
   options: {
@@ -211,6 +213,7 @@ function summarize(rows: Row[]): Summary[] {
 
 async function main(): Promise<void> {
   const started = Date.now();
+  build(); // the broker runs from dist/, as `credbroker serve` does
   const loadBefore = os.loadavg()[0]!;
   const issuer = await startIssuer();
   const sts = await startChild('./sts-responder.ts', [String(STS_LATENCY_MS)]);
@@ -225,7 +228,7 @@ async function main(): Promise<void> {
     const startBroker = async (name: string, store: Record<string, unknown>) => {
       const file = path.join(cfgDir, `${name}.json`);
       writeFileSync(file, JSON.stringify(brokerConfig(issuer.url, stsUrl, store)));
-      const child = await startChild('./broker-server.ts', [file], { nodeArgs: brokerNodeArgs, env: brokerEnv });
+      const child = await startChild('./broker-server.mjs', [file], { nodeArgs: brokerNodeArgs, env: brokerEnv });
       children.push(child);
       return child;
     };
