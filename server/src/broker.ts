@@ -22,7 +22,6 @@ import { StoreAuditSink, StoreReplayLedger, counterRateLimitStore } from './ops/
 import { createAdminApp, type AdminDeps, type ConsoleOptions } from './admin/app.js';
 import { KeyFreshness } from './console/status.js';
 import { adminListenerProblem, INSECURE_ADMIN_WARNING, isLoopbackHost } from './admin/listener.js';
-import { revokeOlderSessions } from './aws/revoke-sessions.js';
 import type { Keyring } from './core/audit-chain.js';
 import { loadAuditKeyring } from './audit/keys.js';
 import { CheckpointWriter, checkpointSink, readCheckpointFiles, type CheckpointSink } from './audit/checkpoints.js';
@@ -264,7 +263,10 @@ export function createBroker(initial: Config, opts: BrokerOptions = {}): Broker 
           return { checkpoints: [...own, ...fromFile.checkpoints], unreadable: fromFile.unreadable };
         },
         revokeSessions: (roleArn, now) =>
-          revokeOlderSessions(roleArn, { region: config.aws.region, endpoint: config.aws.iam_endpoint, now, httpTimeoutMs: config.aws.http_timeout_ms, maxAttempts: config.aws.max_attempts }),
+          // The IAM client is loaded when an admin first revokes sessions, not at start.
+          import('./aws/revoke-sessions.js').then(({ revokeOlderSessions }) =>
+            revokeOlderSessions(roleArn, { region: config.aws.region, endpoint: config.aws.iam_endpoint, now, httpTimeoutMs: config.aws.http_timeout_ms, maxAttempts: config.aws.max_attempts }),
+          ),
         console: {
           devLogin: false,
           adminHost: host,

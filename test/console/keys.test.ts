@@ -58,7 +58,7 @@ beforeAll(async () => {
         keys: consoleKeys({
           config: rotation,
           store,
-          iam: () => iam,
+          iam: async () => iam,
           runtime: () => ({ audit: tb.broker.audit, logger: tb.broker.logger, registry: tb.broker.metrics.registry }),
           now: () => new Date(Date.now() + inventoryOffsetMs),
         }),

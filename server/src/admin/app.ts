@@ -21,7 +21,7 @@ import { verifyAuditChain } from '../audit/verify.js';
 import type { Logger } from '../log.js';
 import { sendError } from '../http/app.js';
 import { authenticateAdmin } from './auth.js';
-import { createConsole, type ConsoleDeps } from '../console/app.js';
+import type { ConsoleDeps } from '../console/app.js';
 
 export const ADMIN_OPENAPI_DOCUMENT: unknown = JSON.parse(readFileSync(new URL('../../admin-openapi.json', import.meta.url), 'utf8'));
 
@@ -295,10 +295,21 @@ export function createAdminApp(deps: AdminDeps): express.Express {
   const audit: AdminAuditor = (req, event, fields) => write({ ...base(req), event, ...fields });
   const failedAuth = failedAuthLimiter(deps.now);
 
-  // The console signs people in itself (SSO sessions), so it sits before the bearer check.
+  // The console signs people in itself (SSO sessions), so it sits before the bearer check. Its code
+  // (templates, the OIDC client) is loaded on the first request while it is on: SSO configured, or
+  // dev mode; off, /console falls through to the bearer check like any unknown path.
   if (deps.console) {
-    const { config, store, audit: sink, logger, now, revokeSessions } = deps;
-    app.use('/console', createConsole({ config, store, audit: sink, logger, now, revokeSessions, verifyChain: () => verifyChain(deps), ...deps.console }));
+    const options = deps.console;
+    const on = () => deps.config().raw.console.sso !== undefined || options.devLogin;
+    let router: Promise<express.Router> | undefined;
+    app.use('/console', (req, res, next) => {
+      if (!on()) return next();
+      router ??= import('../console/app.js').then(({ createConsole }) => {
+        const { config, store, audit: sink, logger, now, revokeSessions } = deps;
+        return createConsole({ config, store, audit: sink, logger, now, revokeSessions, verifyChain: () => verifyChain(deps), ...options });
+      });
+      router.then((r) => r(req, res, next), next);
+    });
   }
 
   app.use((req, res, next) => {

@@ -6,7 +6,7 @@ import type { IamKeys } from '../aws/iam.js';
 import type { AuditSink } from '../audit/types.js';
 import type { Logger } from '../log.js';
 import type { RotationConfig } from '../rotation/config-schema.js';
-import { defaultHolder, inventory, planRotation, runRotation, type InventoryUser, type PlannedUser, type RunReport } from '../rotation/run.js';
+import type { InventoryUser, PlannedUser, RunReport } from '../rotation/run.js';
 import type { DiscoveryProblem } from '../rotation/users.js';
 import type { Store } from '../store/index.js';
 
@@ -28,18 +28,20 @@ export function consoleKeys(deps: {
   config: RotationConfig;
   store: Store;
   /** Built at first use (the SDK client), like the admin API's. */
-  iam: () => IamKeys;
+  iam: () => IamKeys | Promise<IamKeys>;
   /** The broker's audit sink, logger and metrics (it exists once the broker does). */
   runtime: () => { audit: AuditSink; logger: Logger; registry: Registry };
   now?: () => Date;
 }): ConsoleKeys {
   const now = deps.now ?? (() => new Date());
-  const base = () => ({ config: deps.config, store: deps.store, iam: deps.iam(), logger: deps.runtime().logger, now });
+  // Rotation's code (IAM, sinks) is loaded when the page is first opened, as for the admin API.
+  const run = () => import('../rotation/run.js');
+  const base = async () => ({ config: deps.config, store: deps.store, iam: await deps.iam(), logger: deps.runtime().logger, now });
   return {
-    inventory: () => inventory(base()),
+    inventory: async () => (await run()).inventory(await base()),
     async unmanaged(limit) {
-      const iam = deps.iam();
-      const managed = new Set((await inventory(base())).users.map((u) => u.userName));
+      const iam = await deps.iam();
+      const managed = new Set((await (await run()).inventory(await base())).users.map((u) => u.userName));
       const out: UnmanagedUser[] = [];
       for (const u of await iam.listUsers('/')) {
         if (managed.has(u.userName)) continue;
@@ -51,8 +53,11 @@ export function consoleKeys(deps: {
       }
       return out;
     },
-    plan: (user) => planRotation(base(), { users: [user], force: true, checkSinks: true }),
+    plan: async (user) => (await run()).planRotation(await base(), { users: [user], force: true, checkSinks: true }),
     // A holder of its own, as the admin API's rotate: a run in progress on this replica refuses it.
-    rotate: (user) => runRotation({ ...base(), audit: deps.runtime().audit, registry: deps.runtime().registry, holder: defaultHolder() }, { users: [user], force: true }),
+    async rotate(user) {
+      const { runRotation, defaultHolder } = await run();
+      return runRotation({ ...(await base()), audit: deps.runtime().audit, registry: deps.runtime().registry, holder: defaultHolder() }, { users: [user], force: true });
+    },
   };
 }
