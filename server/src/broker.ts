@@ -1,7 +1,6 @@
 // The composition root: builds the broker from a config and its adapters. Everything that does
 // I/O is handed in here (or defaulted), so tests and benchmarks can swap any edge.
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type express from 'express';
 import type { Config } from './config/compile.js';
 import { createApp, type AppDeps } from './http/app.js';
@@ -21,6 +20,10 @@ import { RevocationGuard } from './ops/revocations.js';
 import { StoreAuditSink, StoreReplayLedger, counterRateLimitStore } from './ops/adapters.js';
 import { createAdminApp, type AdminDeps } from './admin/app.js';
 import { revokeOlderSessions } from './aws/revoke-sessions.js';
+import { startListener, type Listener } from './http/listener.js';
+
+/** At shutdown, connections still open this long after server.request_timeout_ms are cut. */
+export const DRAIN_MARGIN_MS = 2000;
 
 export interface BrokerOptions {
   sts?: CredentialIssuer;
@@ -105,7 +108,7 @@ export function createBroker(initial: Config, opts: BrokerOptions = {}): Broker 
     pollMs: config.revocation.poll_ms,
     maxStalenessMs: config.revocation.max_staleness_ms,
   });
-  const servers: http.Server[] = [];
+  const listeners: Listener[] = [];
   let purgeTimer: NodeJS.Timeout | undefined;
 
   const readiness = () => {
@@ -140,18 +143,9 @@ export function createBroker(initial: Config, opts: BrokerOptions = {}): Broker 
   const app = createApp(deps);
 
   const listenOn = async (handler: http.RequestListener, port: number, host: string) => {
-    const server = http.createServer(handler);
-    server.requestTimeout = config.server.request_timeout_ms + 5000;
-    server.headersTimeout = 10_000;
-    server.keepAliveTimeout = 5000;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, host, () => resolve());
-    });
-    servers.push(server);
-    const addr = server.address() as AddressInfo;
-    const shownHost = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
-    return { url: `http://${shownHost}:${addr.port}`, server };
+    const listener = await startListener(handler, port, host, { requestTimeoutMs: config.server.request_timeout_ms + 5000 });
+    listeners.push(listener);
+    return { url: listener.url, server: listener.server };
   };
 
   return {
@@ -201,18 +195,12 @@ export function createBroker(initial: Config, opts: BrokerOptions = {}): Broker 
       return listenOn(adminApp, port, host);
     },
     async close() {
+      // Requests in flight finish first, with everything they use still running; exchanges end
+      // on their own by server.request_timeout_ms (503 ERR_TIMEOUT).
+      await Promise.all(listeners.map((l) => l.drain(config.server.request_timeout_ms + DRAIN_MARGIN_MS)));
       verifier.stop();
       revocations.stop();
       clearInterval(purgeTimer);
-      await Promise.all(
-        servers.map(
-          (s) =>
-            new Promise<void>((resolve) => {
-              s.close(() => resolve());
-              s.closeIdleConnections();
-            }),
-        ),
-      );
       await audit.close?.();
       if (!opts.ops) await ops.close();
       if (rawSts instanceof StsCredentialIssuer) rawSts.destroy();
