@@ -26,6 +26,10 @@ const brokerSchema = z
     path: z.string().default('/credbroker-system/'),
     trustedServices: z.array(z.enum(Object.keys(TRUSTED_SERVICES) as [TrustedService, ...TrustedService[]])).default(['ecs-tasks']),
     trustedPrincipalArns: z.array(z.string()).default([]),
+    eksServiceAccounts: z
+      .array(z.strictObject({ oidcProviderArn: z.string(), namespace: z.string().default('credbroker'), serviceAccount: z.string().default('credbroker') }))
+      .default([])
+      .describe('EKS service accounts (IRSA) that run as the broker.'),
     maxSessionDurationSeconds: z.number().int().min(3600).max(43_200).default(3600),
   })
   .prefault({});
@@ -92,6 +96,7 @@ export interface BrokerSettings {
   path: string;
   trustedServices: TrustedService[];
   trustedPrincipalArns: string[];
+  eksServiceAccounts: Array<{ oidcProviderArn: string; namespace: string; serviceAccount: string }>;
   maxSessionDurationSeconds: number;
 }
 export interface AccountSettings {

@@ -76,6 +76,7 @@ export function createCredbrokerStack(settings: StackSettings, home: HomeAccount
     partition: home.partition,
     trustedServices: settings.broker.trustedServices,
     trustedPrincipalArns: settings.broker.trustedPrincipalArns,
+    eksServiceAccounts: settings.broker.eksServiceAccounts,
     maxSessionDurationSeconds: settings.broker.maxSessionDurationSeconds,
     targetRolePath: settings.targetRolePath,
     targetAccountIds,
