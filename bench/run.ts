@@ -18,6 +18,7 @@ import { providerClaims } from '../test/support/fixtures.js';
 import { ask, BENCH_DIR, median, procSample, startChild, type Child } from './lib.js';
 import type { LoadResult } from './loadgen.js';
 import { benchPolicy, type PolicyPoint } from './policy.js';
+import { benchClientStart, formatClientStart, type ClientStart } from './client-start.js';
 
 const { values: flags } = parseArgs({
   options: {
@@ -224,9 +225,13 @@ async function main(): Promise<void> {
     const afterLoad = procSample(brokerPid);
 
     let cold: Awaited<ReturnType<typeof coldStart>> | undefined;
+    let clientStart: ClientStart | undefined;
     if (!flags['skip-client']) {
       process.stderr.write('bench: client cold start…\n');
       cold = await coldStart(issuer, String(broker.message.url));
+      // Client start over bare node -e 0, per Node version present (bench/client-start.ts).
+      const claims = { ...providerClaims('github-actions'), aud: AUDIENCE };
+      clientStart = await benchClientStart({ brokerUrl: String(broker.message.url), runs: CLIENT_RUNS, token: () => issuer.sign(claims, { lifetimeSeconds: 600 }) });
     }
     for (const ch of children.reverse()) await ch.stop();
     children.length = 0;
@@ -267,6 +272,7 @@ async function main(): Promise<void> {
       ratios,
       brokerRss: { idleMb: idle ? mb(idle.rssBytes) : NaN, peakMb: afterLoad ? mb(afterLoad.peakRssBytes) : NaN, afterLoadMb: afterLoad ? mb(afterLoad.rssBytes) : NaN },
       coldStart: cold,
+      clientStart,
       policy,
       durationS: (Date.now() - started) / 1000,
     };
@@ -297,6 +303,10 @@ async function main(): Promise<void> {
       out.push('cold start to credentials (median of ' + cold.client.runs + ' runs, process start → exit)');
       for (const s of [cold.bareNode, cold.fetchBaseline, cold.client]) out.push(`  ${s.what.padEnd(62)} ${fmt(s.medianMs, 0).padStart(6)} ms  (${s.ok}/${s.runs} ok)`);
       out.push(`  client / node+fetch: ${fmt(cold.client.medianMs / cold.fetchBaseline.medianMs, 2)}${cold.clientIsPlaceholder ? '  (CLIENT FAILED: only the node+fetch placeholder is meaningful)' : ''}`);
+    }
+    if (clientStart) {
+      out.push('');
+      out.push(...formatClientStart(clientStart));
     }
     if (policy.length > 0) {
       out.push('');

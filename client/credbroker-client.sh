@@ -6,6 +6,10 @@
 # Tokens reach curl through its stdin config (-K -), never through argv (visible in `ps`).
 # Exit codes: 0 ok, 2 usage, 3 token acquisition, 4 token rejected (401), 5 denied (403),
 #             6 broker unavailable, 7 request rejected, 8 output file, 1 internal.
+
+# A traced shell (sh -x, Jenkins' `sh -xe`, GitLab's CI_DEBUG_TRACE) would print every token and
+# credential this script handles into the CI log: tracing is off for the whole body, silently.
+{ set +xv; } 2>/dev/null
 set -u
 umask 077
 LC_ALL=C
@@ -37,8 +41,12 @@ Usage: credbroker-client.sh --url URL --role NAME [options]     (POSIX sh + curl
   --token-env NAME          read the token from this variable                  CREDBROKER_TOKEN_ENV
   --token-file PATH         read the token from this file                      CREDBROKER_TOKEN_FILE
   --azure-service-connection-id ID                  CREDBROKER_AZURE_SERVICE_CONNECTION_ID
-  --format env              the only format of this variant                    CREDBROKER_FORMAT
-  --output FILE             write FILE (mode 0600) instead of stdout           CREDBROKER_OUTPUT
+  --format env|profile      env (default): export lines on stdout;             CREDBROKER_FORMAT
+                            profile: a section in an AWS credentials file, for AWS_PROFILE
+  --output FILE             env: write FILE (mode 0600) instead of stdout      CREDBROKER_OUTPUT
+  --profile NAME            profile name for --format profile (default credbroker) CREDBROKER_PROFILE
+  --credentials-file PATH   for --format profile (default $AWS_SHARED_CREDENTIALS_FILE
+                            or ~/.aws/credentials)                             CREDBROKER_CREDENTIALS_FILE
   --timeout SECONDS         per request (default 15)                           CREDBROKER_TIMEOUT
   --retries N               on network errors, 429, 5xx (default 4)            CREDBROKER_RETRIES
   -v, --verbose             diagnostics on stderr (never secrets)
@@ -60,6 +68,8 @@ token_file=${CREDBROKER_TOKEN_FILE:-}
 azure_sc=${CREDBROKER_AZURE_SERVICE_CONNECTION_ID:-${AZURESUBSCRIPTION_SERVICE_CONNECTION_ID:-}}
 format=${CREDBROKER_FORMAT:-env}
 output=${CREDBROKER_OUTPUT:-}
+profile=${CREDBROKER_PROFILE:-credbroker}
+credentials_file=${CREDBROKER_CREDENTIALS_FILE:-${AWS_SHARED_CREDENTIALS_FILE:-${HOME:-}/.aws/credentials}}
 timeout=${CREDBROKER_TIMEOUT:-15}
 retries=${CREDBROKER_RETRIES:-4}
 verbose=0
@@ -82,6 +92,8 @@ while [ $# -gt 0 ]; do
     --azure-service-connection-id) need_arg "$@"; azure_sc=$2; shift 2 ;;
     --format) need_arg "$@"; format=$2; shift 2 ;;
     --output) need_arg "$@"; output=$2; shift 2 ;;
+    --profile) need_arg "$@"; profile=$2; shift 2 ;;
+    --credentials-file) need_arg "$@"; credentials_file=$2; shift 2 ;;
     --timeout) need_arg "$@"; timeout=$2; shift 2 ;;
     --retries) need_arg "$@"; retries=$2; shift 2 ;;
     -v|--verbose) verbose=1; shift ;;
@@ -94,7 +106,12 @@ done
 # ---- validate options ------------------------------------------------------------------------
 is_uint() { case $1 in '' | *[!0-9]*) return 1 ;; *) return 0 ;; esac; }
 command -v curl >/dev/null 2>&1 || die 2 "curl is required"
-[ "$format" = env ] || die 2 "this sh variant only writes --format env (use the Node client for $format)"
+case $format in
+  env) ;;
+  profile) [ -z "$output" ] || die 2 "--output does not apply to --format profile (see --credentials-file)" ;;
+  *) die 2 "this sh variant writes --format env or profile (use the Node client for $format)" ;;
+esac
+case $profile in '' | *[!A-Za-z0-9_.+@:-]*) die 2 "--profile may use letters, digits and _.+@:- only" ;; esac
 [ -n "$url" ] || die 2 "the broker URL is required: --url or CREDBROKER_URL (see --help)"
 [ -n "$role" ] || die 2 "the role is required: --role or CREDBROKER_ROLE (see --help)"
 url=${url%/}
@@ -102,8 +119,25 @@ while [ "${url%/}" != "$url" ]; do url=${url%/}; done
 # shellcheck disable=SC1003 # a literal backslash, not an escape attempt
 case $url in
   *'?'* | *'#'* | *'@'* | *[[:space:]]* | *'"'* | *"'"* | *'\'*) die 2 "--url must be a plain URL without credentials, query or fragment" ;;
+esac
+is_loopback() { # is_loopback HOST[:PORT]: exactly localhost, [::1] or 127.x.y.z, with an optional numeric port
+  case $1 in
+    '[::1]') return 0 ;;
+    '[::1]:'*) _port=${1#'[::1]:'}; set -- '[::1]' ;;
+    *:*) _port=${1#*:}; set -- "${1%%:*}" ;;
+    *) _port= ;;
+  esac
+  case $_port in *[!0-9]*) return 1 ;; esac
+  case $1 in
+    '[::1]' | localhost) return 0 ;;
+    127.*) printf '%s\n' "$1" | grep -Eq '^127\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}$' ;;
+    *) return 1 ;;
+  esac
+}
+case $url in
   https://?*) ;;
-  http://127.*|http://localhost|http://localhost:*|http://localhost/*|'http://[::1]'*) ;;
+  http://?*) _hostport=${url#http://}; is_loopback "${_hostport%%/*}" ||
+    die 2 "--url must use https (plain http is accepted only for loopback addresses)" ;;
   *) die 2 "--url must use https (plain http is accepted only for loopback addresses)" ;;
 esac
 case $role in *[!A-Za-z0-9_.:@+=,/-]* | '') die 2 "--role is not a valid role name" ;; esac
@@ -117,7 +151,7 @@ case $token_env in *[!A-Za-z0-9_]*) die 2 "--token-env is not a valid variable n
 audience_explicit=0
 if [ -n "$audience" ]; then audience_explicit=1; else audience=$url; fi
 # The audience goes into JSON bodies and query strings: keep it to URL-ish characters.
-case $audience in *[!A-Za-z0-9_.:/@%+=,~-]*) die 2 "--audience has characters this variant does not accept" ;; esac
+case $audience in *[!][A-Za-z0-9_.:/@%+=,~-]*) die 2 "--audience has characters this variant does not accept" ;; esac
 
 case $provider in
   '') ;;
@@ -189,10 +223,13 @@ fetch_endpoint() {
     case $curl_rc:$http_code in
       0:429 | 0:408 | 0:5??) _why="HTTP $http_code" ;;
       0:*) die 3 "$_name token endpoint answered HTTP $http_code" ;;
-      *) _why="curl exit $curl_rc" ;;
+      6:*) _why="cannot resolve the host" ;;
+      7:*) _why="cannot connect" ;;
+      28:*) _why="timed out after ${timeout}s" ;;
+      *) _why="connection lost" ;;
     esac
     [ "$_i" -lt "$retries" ] && [ "$_i" -lt 3 ] || die 3 "$_name token endpoint failed: $_why"
-    debug "$_name token endpoint: $_why"
+    debug "$_name token endpoint: $_why (curl exit $curl_rc)"
     _i=$((_i + 1))
     sleep_backoff "$_i" "$(header_val retry-after "$tmp/tokh" | tr -cd 0-9)"
   done
@@ -227,7 +264,7 @@ get_token() {
       [ -n "${BUILDKITE_JOB_ID:-}" ] && [ -n "${BUILDKITE_AGENT_ACCESS_TOKEN:-}" ] || die 3 "BUILDKITE_JOB_ID/BUILDKITE_AGENT_ACCESS_TOKEN are not set"
       _ep=${BUILDKITE_AGENT_ENDPOINT:-https://agent.buildkite.com/v3}
       fetch_endpoint Buildkite token "Token $BUILDKITE_AGENT_ACCESS_TOKEN" -X POST -H 'Content-Type: application/json' \
-        -H 'Accept: application/json' --data "{\"audience\":\"$audience\"}" "${_ep%/}/jobs/$BUILDKITE_JOB_ID/oidc/tokens" ;;
+        -H 'Accept: application/json' --data "{\"audience\":\"$audience\",\"claims\":[\"organization_id\",\"pipeline_id\"]}" "${_ep%/}/jobs/$BUILDKITE_JOB_ID/oidc/tokens" ;;
     azure)
       [ -n "${SYSTEM_OIDCREQUESTURI:-}" ] || die 3 "SYSTEM_OIDCREQUESTURI is not set: run inside an Azure Pipelines job"
       # shellcheck disable=SC2016 # $(System.AccessToken) is Azure macro syntax, printed as is
@@ -275,12 +312,16 @@ while :; do
 
   code=''; request_id=''; message=''
   if [ "$curl_rc" = 0 ]; then
-    code=$(json_str code "$tmp/body" | tr -cd 'A-Z0-9_' | cut -c1-60)
-    request_id=$(json_str request_id "$tmp/body" | tr -cd 'A-Za-z0-9._:-' | cut -c1-100)
+    # Only the broker's envelope {"error":{"code","message","request_id"}} is read: another server's
+    # JSON (a proxy's {"message": …}) says nothing about the broker, as in the Node client.
+    tr -d '\r\n' <"$tmp/body" | sed -n 's/^[[:space:]]*{[[:space:]]*"error"[[:space:]]*:[[:space:]]*{\(.*\)}[[:space:]]*}[[:space:]]*$/\1/p' >"$tmp/envelope"
+    code=$(json_str code "$tmp/envelope" | tr -cd 'A-Z0-9_' | cut -c1-60)
+    request_id=$(json_str request_id "$tmp/envelope" | tr -cd 'A-Za-z0-9._:-' | cut -c1-100)
     [ -n "$request_id" ] || request_id=$(header_val x-request-id "$tmp/hdr" | tr -cd 'A-Za-z0-9._:-' | cut -c1-100)
-    message=$(json_str message "$tmp/body" | tr -cd '[:print:]' | cut -c1-200)
+    message=$(json_str message "$tmp/envelope" | tr -cd '[:print:]' | cut -c1-200)
   fi
-  meta="code ${code:--}, request id ${request_id:--}, HTTP $http_code"
+  # "code X, request id Y, HTTP N" with absent parts left out: the Node client's words exactly.
+  meta="${code:+code $code, }${request_id:+request id $request_id, }HTTP $http_code"
   detail=${message:+: $message}
 
   retry_after=''
@@ -295,7 +336,7 @@ while :; do
       fi
       hint=''
       if { [ "$code" = ERR_TOKEN_REPLAYED ] || [ "$code" = ERR_TOKEN_EXPIRED ]; } && [ "$can_mint" = 0 ]; then
-        hint="; $provider cannot mint a fresh token from within the job${history:+ (an earlier attempt failed: $history)} - re-run the job"
+        hint="; $provider cannot mint a fresh token from within the job${history:+ (an earlier attempt failed: $history)}; re-run the job"
       fi
       die 4 "the broker rejected the OIDC token$detail$hint ($meta)" ;;
     0:403) die 5 "access denied by the broker$detail ($meta)" ;;
@@ -307,9 +348,11 @@ while :; do
     0:429 | 0:408 | 0:5??) why="HTTP $http_code"; retry_after=$(header_val retry-after "$tmp/hdr" | tr -cd 0-9) ;;
     0:3??) die 7 "the broker answered a redirect; check --url ($meta)" ;;
     0:*) die 7 "the broker rejected the request$detail ($meta)" ;;
-    6:* | 7:*) spent=0; why="curl exit $curl_rc (cannot connect)" ;;
+    6:*) spent=0; why="cannot resolve the host" ;;
+    7:*) spent=0; why="cannot connect" ;;
     28:*) why="timed out after ${timeout}s" ;;
-    *) why="curl exit $curl_rc" ;;
+    35:* | 51:* | 53:* | 54:* | 58:* | 59:* | 60:* | 64:* | 66:* | 77:* | 80:* | 82:* | 83:* | 90:* | 91:*) why="TLS error" ;;
+    *) why="connection lost" ;;
   esac
   if [ -n "$retry_after" ] && [ "$retry_after" -gt 120 ]; then
     die 6 "broker unavailable (asked to retry after ${retry_after}s)$detail ($meta)"
@@ -318,7 +361,7 @@ while :; do
     if [ "$curl_rc" = 0 ]; then die 6 "broker unavailable after $((attempt + 1)) attempt(s)$detail ($meta)"; fi
     die 6 "broker $url unavailable after $((attempt + 1)) attempt(s): $why"
   fi
-  debug "broker: $why"
+  debug "broker: $why (curl exit $curl_rc)"
   history=$why
   attempt=$((attempt + 1))
   sleep_backoff "$attempt" "$retry_after"
@@ -336,11 +379,50 @@ if [ -n "$region" ]; then
   printf "export AWS_REGION='%s'\nexport AWS_DEFAULT_REGION='%s'\n" "$region" "$region" >>"$tmp/env"
 fi
 
-if [ -n "$output" ]; then
-  _dir=$(dirname "$output")
-  _t="$_dir/.credbroker.$$.tmp"
-  { cat "$tmp/env" >"$_t" && chmod 600 "$_t" && mv -f "$_t" "$output"; } 2>/dev/null || { rm -f "$_t"; die 8 "cannot write $output"; }
-  printf '%s: wrote %s\n' "$PROG" "$output" >&2
+# write_private SRC DEST: DEST gets SRC's content, mode 0600, through a temp file that mktemp creates
+# (unpredictable name, O_EXCL) in DEST's directory and renames over DEST, so nothing is written
+# through a planted symlink and no reader sees a partial file. A symlink as DEST is refused.
+write_private() {
+  [ -L "$2" ] && die 8 "cannot write $2: it is a symbolic link"
+  [ -d "$2" ] && die 8 "cannot write $2: it is a directory"
+  _dir=$(dirname "$2")
+  mkdir -p "$_dir" 2>/dev/null || die 8 "cannot write $2: cannot create $_dir"
+  _t=$(mktemp "$_dir/.credbroker.XXXXXXXX" 2>/dev/null) || die 8 "cannot write $2"
+  if cat "$1" >"$_t" 2>/dev/null && chmod 600 "$_t" 2>/dev/null && mv -f "$_t" "$2" 2>/dev/null; then
+    return 0
+  fi
+  rm -f "$_t"
+  die 8 "cannot write $2"
+}
+env_value() { sed -n "s/^export $1='\\(.*\\)'\$/\\1/p" "$tmp/env" | head -n 1; }
+
+if [ "$format" = profile ]; then
+  {
+    printf '[%s]\n' "$profile"
+    printf 'aws_access_key_id = %s\n' "$(env_value AWS_ACCESS_KEY_ID)"
+    printf 'aws_secret_access_key = %s\n' "$(env_value AWS_SECRET_ACCESS_KEY)"
+    printf 'aws_session_token = %s\n' "$(env_value AWS_SESSION_TOKEN)"
+    [ -z "$region" ] || printf 'region = %s\n' "$region"
+  } >"$tmp/section"
+  [ -L "$credentials_file" ] && die 8 "cannot write $credentials_file: it is a symbolic link"
+  : >"$tmp/old"
+  if [ -e "$credentials_file" ]; then cat "$credentials_file" >"$tmp/old" 2>/dev/null || die 8 "cannot read $credentials_file"; fi
+  # Replace the section in place (or append it), keeping every other section and comment.
+  awk -v name="$profile" -v sect="$tmp/section" '
+    function emit(  l) { while ((getline l < sect) > 0) { print l; last = l } close(sect); placed = 1 }
+    /^[ \t]*\[[^]]*\][ \t]*$/ {
+      h = $0; sub(/^[ \t]*\[[ \t]*/, "", h); sub(/[ \t]*\][ \t]*$/, "", h)
+      intarget = (h == name)
+      if (intarget) { if (!placed) emit(); next }
+    }
+    !intarget { print; last = $0 }
+    END { if (!placed) { if (NR > 0 && last !~ /^[ \t]*$/) print ""; emit() } }
+  ' "$tmp/old" >"$tmp/new" || die 1 "cannot update the profile"
+  write_private "$tmp/new" "$credentials_file"
+  printf '%s: wrote profile %s to %s: credentials expire at %s\n' "$PROG" "$profile" "$credentials_file" "$(env_value AWS_CREDENTIAL_EXPIRATION)" >&2
+elif [ -n "$output" ]; then
+  write_private "$tmp/env" "$output"
+  printf '%s: wrote %s: credentials expire at %s\n' "$PROG" "$output" "$(env_value AWS_CREDENTIAL_EXPIRATION)" >&2
 else
   cat "$tmp/env" || exit 8
 fi

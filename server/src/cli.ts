@@ -5,7 +5,7 @@ const COMMANDS: Record<string, { module: string; summary: string }> = {
   serve: { module: './cli/serve.js', summary: 'run the broker (HTTP API)' },
   dev: { module: './cli/dev.js', summary: 'dev mode on loopback: test issuer + moto, prints the commands to try it (npm start)' },
   config: { module: './cli/config.js', summary: 'config validate | config schema' },
-  policy: { module: './cli/policy.js', summary: 'policy explain --claims F --role R | policy test CASES.yaml' },
+  policy: { module: './cli/policy.js', summary: 'policy explain --claims F --role R | policy test CASES.yaml | policy diff OLD NEW' },
   token: { module: './cli/token.js', summary: 'token decode [--file PATH | -]: header and claims, not verified' },
   revoke: { module: './cli/ops.js', summary: 'block an identity (claims, session name, source identity) until it expires' },
   unrevoke: { module: './cli/ops.js', summary: 'lift a revocation by id' },

@@ -24,8 +24,21 @@ beforeEach(() => {
 });
 afterEach(() => home.cleanup());
 
-const cacheDir = () => path.join(home.dir, '.cache', 'credbroker');
+const cacheBase = () => path.join(home.dir, '.cache', 'credbroker');
+/** The one per-job directory under the default cache location. */
+const cacheDir = () => {
+  const jobs = readdirSync(cacheBase());
+  expect(jobs).toHaveLength(1);
+  expect(jobs[0]).toMatch(/^job-[0-9a-f]{16}$/);
+  return path.join(cacheBase(), jobs[0]!);
+};
 const common = () => ({ HOME: home.dir, CREDBROKER_URL: broker.url, CREDBROKER_ROLE: 'deploy', CREDBROKER_FORMAT: 'credential-process' });
+/** The one cache entry of the job (beside it: the hashes of tokens presented). */
+const entryFile = () => {
+  const entries = readdirSync(cacheDir()).filter((f) => /^[0-9a-f]{32}\.json$/.test(f));
+  expect(entries).toHaveLength(1);
+  return path.join(cacheDir(), entries[0]!);
+};
 const gitlab = (token: string) => ({ ...common(), GITLAB_CI: 'true', CREDBROKER_ID_TOKEN: token });
 const gh = () => ({ ...common(), ...github.env });
 async function calls<T>(fn: () => Promise<T>): Promise<[T, number]> {
@@ -43,9 +56,9 @@ describe('the cache', () => {
     expect([n1, n2]).toEqual([1, 0]);
     expect(second.stdout).toBe(first.stdout);
     expect(second.stderr).toBe('');
-    const [file] = readdirSync(cacheDir());
-    expect(fileMode(path.join(cacheDir(), file!))).toBe(0o600);
+    expect(fileMode(entryFile())).toBe(0o600);
     expect(fileMode(cacheDir())).toBe(0o700);
+    expect(fileMode(cacheBase())).toBe(0o700);
   });
 
   it('re-exchanges near expiry, with a fresh token from the GitHub endpoint each time', async () => {
@@ -61,16 +74,18 @@ describe('the cache', () => {
     expect(tokens[0]).not.toBe(tokens[1]);
   });
 
-  it('near expiry on GitLab, the re-exchange is a replay: the still-valid cached credentials are served, with a warning', async () => {
+  it('near expiry on GitLab, the spent token is not sent again: the still-valid cached credentials are served, with a warning', async () => {
     broker.expiresInSeconds = 300;
     const env = gitlab(fakeJwt({ p: 'gitlab-expiring' }));
     const first = await runClient([], env);
     expect(first.code).toBe(EXIT.OK);
     const [r, n] = await calls(() => runClient([], env));
-    expect(n).toBe(1); // it did try
+    expect(n).toBe(0); // the broker never sees the token twice (no replay alarm)
     expect(r.code).toBe(EXIT.OK);
     expect(r.stdout).toBe(first.stdout);
-    expect(r.stderr).toMatch(/^credbroker-client: warning: re-exchange failed \(the broker rejected the OIDC token.*gitlab cannot mint a fresh token.*code ERR_TOKEN_REPLAYED.*\); using cached credentials that expire in \d+s\n$/);
+    expect(r.stderr).toMatch(
+      /^credbroker-client: warning: renewal failed \(the OIDC token from environment variable CREDBROKER_ID_TOKEN was already exchanged \(at \S+\); a fresh token is needed, and gitlab cannot mint one from within the job\); using cached credentials that expire in \d+s; next attempt in 30s\n$/,
+    );
     expectNoSecrets('stderr', r.stderr, secretsOf(broker.issued.at(-1)!));
   });
 
@@ -78,9 +93,12 @@ describe('the cache', () => {
     broker.expiresInSeconds = 30; // below the one-minute floor for serving cached credentials
     const env = gitlab(fakeJwt({ p: 'gitlab-expired' }));
     expect((await runClient([], env)).code).toBe(EXIT.OK);
-    const r = await runClient([], env);
+    const [r, n] = await calls(() => runClient([], env));
+    expect(n).toBe(0);
     expect(r.code).toBe(EXIT.TOKEN_REJECTED);
-    expect(r.stderr).toMatch(/^credbroker-client: error: .*gitlab cannot mint a fresh token from within the job.*\n$/);
+    expect(r.stderr).toMatch(
+      /^credbroker-client: error: the OIDC token from environment variable CREDBROKER_ID_TOKEN was already exchanged \(at \S+\); a fresh token is needed, and gitlab cannot mint one from within the job: re-run the job, or ask for a --duration that covers it \(the token was not sent again\)\n$/,
+    );
     expect(r.stdout).toBe('');
   });
 
@@ -112,7 +130,7 @@ describe('the cache', () => {
 
   it('ignores a cache file that others can read, and replaces it with a private one', async () => {
     expect((await runClient([], gh())).code).toBe(EXIT.OK);
-    const file = path.join(cacheDir(), readdirSync(cacheDir())[0]!);
+    const file = entryFile();
     chmodSync(file, 0o644);
     const [r, n] = await calls(() => runClient([], gh()));
     expect(r.code).toBe(EXIT.OK);
@@ -122,7 +140,7 @@ describe('the cache', () => {
 
   it('ignores a cache entry that has expired', async () => {
     expect((await runClient([], gh())).code).toBe(EXIT.OK);
-    const file = path.join(cacheDir(), readdirSync(cacheDir())[0]!);
+    const file = entryFile();
     const entry = JSON.parse(readFileSync(file, 'utf8'));
     writeFileSync(file, JSON.stringify({ ...entry, Expiration: new Date(Date.now() - 1000).toISOString() }), { mode: 0o600 });
     const [r, n] = await calls(() => runClient([], gh()));
@@ -135,7 +153,7 @@ describe('the cache', () => {
     const [, n1] = await calls(() => runClient(['--no-cache'], gh()));
     const [, n2] = await calls(() => runClient(['--no-cache'], gh()));
     expect([n1, n2]).toEqual([1, 1]);
-    expect(existsSync(cacheDir())).toBe(false);
+    expect(existsSync(cacheBase())).toBe(false);
   });
 
   it('parallel invocations (as AWS tools make) exchange once and share the result', async () => {
@@ -145,5 +163,67 @@ describe('the cache', () => {
     expect(n).toBe(1);
     expect(new Set(results.map((r) => r.stdout)).size).toBe(1);
     expect(readdirSync(cacheDir()).filter((f) => f.endsWith('.lock') || f.endsWith('.tmp'))).toEqual([]);
+  });
+});
+
+describe('binding to the identity that obtained the credentials', () => {
+  it('does not serve a cached entry to another token, even with the same job id: the broker is asked', async () => {
+    const a = { ...gitlab(fakeJwt({ iss: 'https://gitlab.example', sub: 'project_path:g/p:ref_type:branch:ref:main', p: 'A' })), CI_JOB_ID: '41' };
+    const b = { ...gitlab(fakeJwt({ iss: 'https://gitlab.example', sub: 'project_path:g/fork:ref_type:branch:ref:x', p: 'B' })), CI_JOB_ID: '41' };
+    const [ra, n1] = await calls(() => runClient([], a));
+    const [rb, n2] = await calls(() => runClient([], b));
+    expect([ra.code, rb.code]).toEqual([EXIT.OK, EXIT.OK]);
+    expect([n1, n2]).toEqual([1, 1]);
+    expect(JSON.parse(rb.stdout).AccessKeyId).not.toBe(JSON.parse(ra.stdout).AccessKeyId);
+    expect(broker.requests.at(-1)!.token).toBe(b.CREDBROKER_ID_TOKEN);
+  });
+
+  it('keeps one directory per job by default, and records whom an entry is for (no token, only its hash)', async () => {
+    const token = fakeJwt({ iss: 'https://gitlab.example', sub: 'project_path:g/p' });
+    expect((await runClient([], { ...gitlab(token), CI_JOB_ID: '1' })).code).toBe(EXIT.OK);
+    expect((await runClient([], { ...gitlab(fakeJwt({ p: 'other job' })), CI_JOB_ID: '2' })).code).toBe(EXIT.OK);
+    const jobs = readdirSync(cacheBase());
+    expect(jobs).toHaveLength(2);
+    const entries = jobs.flatMap((j) => readdirSync(path.join(cacheBase(), j)).map((f) => readFileSync(path.join(cacheBase(), j, f), 'utf8')));
+    const first = entries.map((e) => JSON.parse(e)).find((e) => e.Identity?.job === '1');
+    expect(first.Identity).toEqual({ provider: 'gitlab', iss: 'https://gitlab.example', sub: 'project_path:g/p', job: '1', token_sha256: expect.stringMatching(/^[0-9a-f]{64}$/) });
+    expect(entries.some((e) => e.includes(token))).toBe(false);
+  });
+
+  it('ignores an entry planted under the expected name for another identity', async () => {
+    const env = gitlab(fakeJwt({ p: 'planted' }));
+    const first = await runClient([], env);
+    expect(first.code).toBe(EXIT.OK);
+    const file = entryFile();
+    const entry = JSON.parse(readFileSync(file, 'utf8'));
+    writeFileSync(file, JSON.stringify({ ...entry, AccessKeyId: 'FAKEKEYIDPLANTED', Identity: { ...entry.Identity, token_sha256: '0'.repeat(64) } }), { mode: 0o600 });
+    const [r, n] = await calls(() => runClient([], env));
+    // Not served; and the job's token, already presented, is not sent again either.
+    expect(r.stdout).not.toContain('FAKEKEYIDPLANTED');
+    expect(n).toBe(0);
+    expect(r.code).toBe(EXIT.TOKEN_REJECTED);
+  });
+
+  it('GitHub: binds to the job\'s own request token, so another job (another request token) is not served from the cache', async () => {
+    const other = await startGithubTokenEndpoint(fakeMint('github-other-job'));
+    try {
+      const [, n1] = await calls(() => runClient([], gh()));
+      const [, n2] = await calls(() => runClient([], gh()));
+      const [r, n3] = await calls(() => runClient([], { ...common(), ...other.env }));
+      expect(r.code).toBe(EXIT.OK);
+      expect([n1, n2, n3]).toEqual([1, 0, 1]);
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('GitHub: puts the cache in the job\'s $RUNNER_TEMP, which the runner empties between jobs', async () => {
+    const runnerTemp = path.join(home.dir, 'runner-temp');
+    const r = await runClient([], { ...gh(), RUNNER_TEMP: runnerTemp, GITHUB_RUN_ID: '77', GITHUB_RUN_ATTEMPT: '1', GITHUB_JOB: 'deploy' });
+    expect(r.code).toBe(EXIT.OK);
+    expect(existsSync(cacheBase())).toBe(false);
+    const [job] = readdirSync(path.join(runnerTemp, 'credbroker'));
+    const [file] = readdirSync(path.join(runnerTemp, 'credbroker', job!)).filter((f) => f !== 'presented-tokens.json');
+    expect(JSON.parse(readFileSync(path.join(runnerTemp, 'credbroker', job!, file!), 'utf8')).Identity).toMatchObject({ provider: 'github', job: '77/1/deploy' });
   });
 });

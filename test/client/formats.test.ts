@@ -92,9 +92,10 @@ describe.each([[[] as string[]], [['-v']]])('with flags %j', (flags) => {
     const c = issued();
     expect(JSON.parse(r.stdout)).toEqual({ Version: 1, AccessKeyId: c.AccessKeyId, SecretAccessKey: c.SecretAccessKey, SessionToken: c.SessionToken, Expiration: c.Expiration });
     expect(fileMode(cacheDir)).toBe(0o700);
-    const files = readdirSync(cacheDir);
-    expect(files).toHaveLength(1);
-    expect(fileMode(path.join(cacheDir, files[0]!))).toBe(0o600);
+    // The entry, and the hashes of the tokens this job presented (a token it cannot renew is spent).
+    const files = readdirSync(cacheDir).sort();
+    expect(files).toEqual([expect.stringMatching(/^[0-9a-f]{32}\.json$/), 'presented-tokens.json']);
+    for (const f of files) expect(fileMode(path.join(cacheDir, f))).toBe(0o600);
     expectNoSecrets('stderr', r.stderr, secrets());
     if (!flags.length) expect(r.stderr).toBe('');
   });

@@ -2,7 +2,8 @@
 // token acquisition over curl, the env format validated before anyone evals it, retries, exit
 // codes, and tokens kept out of curl's argv (visible to every user through `ps`).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, lstatSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import {
@@ -114,7 +115,7 @@ describe('token acquisition over curl', () => {
     const before = buildkite.requests.length;
     const r = await runShClient(['--audience', AUD], { ...base(), ...buildkite.env });
     expect(r.code).toBe(EXIT.OK);
-    expect(JSON.parse(buildkite.requests[before]!.body)).toEqual({ audience: AUD });
+    expect(JSON.parse(buildkite.requests[before]!.body)).toEqual({ audience: AUD, claims: ['organization_id', 'pipeline_id'] });
     expect(jwtPayload(broker.requests.at(-1)!.token!)).toMatchObject({ provider: 'buildkite', aud: AUD });
   });
 
@@ -221,7 +222,7 @@ describe('failures', () => {
     const url = `http://127.0.0.1:${await freePort()}`;
     const r = await runShClient(['--url', url, '--retries', '1', '--token-env', 'T'], { ...base(), T: fakeJwt({}) });
     expect(r.code).toBe(EXIT.UNAVAILABLE);
-    expect(r.stderr).toBe(`credbroker-client.sh: error: broker ${url} unavailable after 2 attempt(s): curl exit 7 (cannot connect)\n`);
+    expect(r.stderr).toBe(`credbroker-client.sh: error: broker ${url} unavailable after 2 attempt(s): cannot connect\n`);
   });
 
   it('usage errors exit 2', async () => {
@@ -236,5 +237,99 @@ describe('failures', () => {
       expect(r.code, args.join(' ')).toBe(EXIT.USAGE);
       expect(r.stderr).toMatch(ONE_LINE);
     }
+  });
+});
+
+describe('--format profile', () => {
+  it('writes the named section into the credentials file (0600), in place, keeping other sections and comments', async () => {
+    const file = path.join(tmp.dir, 'sh-credentials');
+    writeFileSync(file, '# managed by hand\n[default]\naws_access_key_id = KEEPME\n\n[ci]\naws_access_key_id = STALE\naws_session_token = STALE\n[other]\nregion = x\n', { mode: 0o644 });
+    const r = await runShClient(['--token-env', 'T', '--format', 'profile', '--profile', 'ci', '--region', 'us-west-2', '--credentials-file', file], { ...base(), T: fakeJwt({ p: 'profile' }) });
+    expect(r.code).toBe(EXIT.OK);
+    expect(r.stdout).toBe('');
+    const c = broker.issued.at(-1)!;
+    // The same file the Node client writes for the same input (formats.test.ts).
+    expect(readFileSync(file, 'utf8')).toBe(
+      `# managed by hand\n[default]\naws_access_key_id = KEEPME\n\n[ci]\naws_access_key_id = ${c.AccessKeyId}\naws_secret_access_key = ${c.SecretAccessKey}\n` +
+        `aws_session_token = ${c.SessionToken}\nregion = us-west-2\n[other]\nregion = x\n`,
+    );
+    expect(fileMode(file)).toBe(0o600);
+    expect(r.stderr).toBe(`credbroker-client.sh: wrote profile ci to ${file}: credentials expire at ${c.Expiration}\n`);
+  });
+
+  it('defaults to [credbroker] in $AWS_SHARED_CREDENTIALS_FILE, creating it', async () => {
+    const file = path.join(tmp.dir, 'new-dir', 'credentials');
+    const r = await runShClient(['--token-env', 'T', '--format', 'profile'], { ...base(), T: fakeJwt({ p: 'profile2' }), AWS_SHARED_CREDENTIALS_FILE: file });
+    expect(r.code).toBe(EXIT.OK);
+    expect(readFileSync(file, 'utf8')).toMatch(/^\[credbroker\]\naws_access_key_id = FAKEKEYID/);
+    expect(fileMode(file)).toBe(0o600);
+  });
+});
+
+describe('--output safety', () => {
+  it('refuses to write through a symlink at the target path (exit 8), leaving its target untouched', async () => {
+    const victim = path.join(tmp.dir, 'victim-target');
+    writeFileSync(victim, 'precious\n');
+    const link = path.join(tmp.dir, 'link-output');
+    symlinkSync(victim, link);
+    const r = await runShClient(['--token-env', 'T', '--output', link], { ...base(), T: fakeJwt({ p: 'symlink' }) });
+    expect(r.code).toBe(EXIT.OUTPUT);
+    expect(r.stderr).toBe(`credbroker-client.sh: error: cannot write ${link}: it is a symbolic link\n`);
+    expect(readFileSync(victim, 'utf8')).toBe('precious\n');
+    expect(lstatSync(link).isSymbolicLink()).toBe(true);
+    expectNoSecrets('stderr', r.stderr, secretsOf(broker.issued.at(-1)!));
+  });
+
+  it('uses an unpredictable temp file: a symlink planted at the old name pattern (.credbroker.$$.tmp) is not followed', async () => {
+    const dir = path.join(tmp.dir, 'planted');
+    execFileSync('mkdir', ['-p', dir]);
+    const victim = path.join(tmp.dir, 'planted-victim');
+    writeFileSync(victim, 'precious\n');
+    // `exec` keeps the pid, so the pid-based name is known before the client runs; it waits on stdin.
+    const child = spawn('/bin/sh', ['-c', `read go; exec ${POSIX_SH} "$0" "$@"`, path.join(process.cwd(), 'client/credbroker-client.sh'), '--token-env', 'T', '--output', path.join(dir, 'aws.env')], {
+      env: { PATH: process.env.PATH!, ...base(), T: fakeJwt({ p: 'planted' }) },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    symlinkSync(victim, path.join(dir, `.credbroker.${child.pid}.tmp`));
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.stdin.end('go\n');
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    expect(code, stderr).toBe(EXIT.OK);
+    expect(readFileSync(victim, 'utf8')).toBe('precious\n');
+    expect(readFileSync(path.join(dir, 'aws.env'), 'utf8')).toContain(broker.issued.at(-1)!.SessionToken);
+    expect(fileMode(path.join(dir, 'aws.env'))).toBe(0o600);
+    expect(readdirSync(dir).filter((f) => f.startsWith('.credbroker.') && !f.endsWith(`${child.pid}.tmp`))).toEqual([]);
+  });
+});
+
+describe('plain http only to loopback, matched exactly', () => {
+  const refused = [
+    'http://127.0.0.1.attacker.example',
+    'http://127.0.0.1.attacker.example:8080/x',
+    'http://localhost.attacker.example',
+    'http://127.attacker.example',
+    'http://[::1].attacker.example',
+    'http://127.0.0.1:80x',
+    'http://remote.example',
+  ];
+  for (const url of refused) {
+    it(`refuses ${url}`, async () => {
+      const { result: r, calls } = await during(() => runShClient(['--url', url, '--token-env', 'T'], { ...base(), T: fakeJwt({}) }));
+      expect(r.code).toBe(EXIT.USAGE);
+      expect(r.stderr).toBe('credbroker-client.sh: error: --url must use https (plain http is accepted only for loopback addresses)\n');
+      expect(calls).toHaveLength(0);
+    });
+  }
+
+  it('accepts 127.x.y.z, localhost and [::1], with a port and a path', async () => {
+    const port = new URL(broker.url).port;
+    for (const url of [`http://127.0.0.1:${port}`, `http://localhost:${port}/`, `http://127.0.0.1:${port}/`]) {
+      const r = await runShClient(['--url', url, '--token-env', 'T'], { ...base(), T: fakeJwt({}) });
+      expect(r.code, url).toBe(EXIT.OK);
+    }
+    // [::1] passes the check (the stand-in listens on IPv4 only, so the connection itself fails).
+    const r = await runShClient(['--url', `http://[::1]:${port}`, '--token-env', 'T', '--retries', '0'], { ...base(), T: fakeJwt({}) });
+    expect(r.code).toBe(EXIT.UNAVAILABLE);
   });
 });

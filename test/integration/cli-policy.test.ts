@@ -1,7 +1,7 @@
 // `credbroker policy test`, `policy explain` and `token decode` as the security team runs them.
 import { describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startIssuer } from '../support/oidc-issuer.js';
@@ -113,5 +113,28 @@ describe('credbroker token decode', () => {
     const r = run(['token', 'decode', '--file', path.join(dir, 'absent.jwt')]);
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/cannot read the token: ENOENT/);
+  });
+});
+
+describe('credbroker policy diff', () => {
+  it('shows, as markdown, the access a change gains against the committed config (git REV:PATH)', () => {
+    const changed = path.join(dir, 'changed.yaml');
+    const text = readFileSync('config/example.yaml', 'utf8').replace(
+      '          ref_protected: true                # GitHub sends "true": the preset knows\n',
+      '          ref_protected: true                # GitHub sends "true": the preset knows\n      - issuer: github\n        claims: { repository_owner_id: "9919", repository_id: "5550001" }\n',
+    );
+    writeFileSync(changed, text);
+    const r = run(['policy', 'diff', 'HEAD:config/example.yaml', changed]);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain('### Access gained (1)');
+    expect(r.stdout).toContain('| `deploy-production` | `github` | `repository_owner_id: "9919"`, `repository_id: "5550001"` | `roles.deploy-production.allow[1]` |');
+    const json = JSON.parse(run(['policy', 'diff', changed, 'config/example.yaml', '--json']).stdout) as { lost: Array<{ path: string }> };
+    expect(json.lost.map((l) => l.path)).toEqual(['roles.deploy-production.allow[1]']);
+  });
+
+  it('exits 2 naming the problem when a side does not load', () => {
+    const r = run(['policy', 'diff', 'config/example.yaml', 'no-such-rev:credbroker.yaml']);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/no-such-rev:credbroker\.yaml: no such file, and git show failed/);
   });
 });

@@ -1,8 +1,7 @@
 // The credential exchange over real sockets: a local OIDC issuer (discovery + JWKS over HTTP),
 // the broker's HTTP API, and moto as STS. Success means the credentials work against moto.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { STSClient, GetCallerIdentityCommand } from '@aws-sdk/client-sts';
-import { startMoto, type Moto } from '../support/moto.js';
+import { callerArn, startMoto, type Moto } from '../support/moto.js';
 import { startIssuer, type TestIssuer } from '../support/oidc-issuer.js';
 import { startTestBroker, requestCredentials, TEST_AUDIENCE, DEPLOY_ROLE_ARN, type TestBroker } from '../support/broker.js';
 import { providerClaims } from '../support/fixtures.js';
@@ -45,18 +44,6 @@ afterAll(async () => {
   await Promise.all([github?.close(), gitlab?.close(), moto?.stop()]);
 });
 
-async function callerArn(creds: { AccessKeyId: string; SecretAccessKey: string; SessionToken: string }): Promise<string | undefined> {
-  const client = new STSClient({
-    region: 'us-east-1',
-    endpoint: moto.endpoint,
-    credentials: { accessKeyId: creds.AccessKeyId, secretAccessKey: creds.SecretAccessKey, sessionToken: creds.SessionToken },
-  });
-  try {
-    return (await client.send(new GetCallerIdentityCommand({}))).Arn;
-  } finally {
-    client.destroy();
-  }
-}
 
 describe('a successful exchange', () => {
   it('returns credentials that work against STS as the assumed role, with a session name that traces to the job', async () => {
@@ -69,7 +56,7 @@ describe('a successful exchange', () => {
     expect(res.body.SourceIdentity).toBe('gh-487920697-583231');
     expect(res.body.RoleArn).toBe(DEPLOY_ROLE_ARN);
     expect(res.body.RequestId).toBe(res.headers.get('x-request-id'));
-    const arn = await callerArn(res.body);
+    const arn = await callerArn(moto, res.body);
     expect(arn).toBe('arn:aws:sts::123456789012:assumed-role/deploy/gh-487920697-16055869479-1');
   });
 
@@ -98,7 +85,7 @@ describe('a successful exchange', () => {
     const res = await requestCredentials(tb.url, await gitlab.sign(gitlabClaims()));
     expect(res.status).toBe(200);
     expect(res.body.RoleSessionName).toBe('gl-20-302');
-    expect(await callerArn(res.body)).toBe('arn:aws:sts::123456789012:assumed-role/deploy/gl-20-302');
+    expect(await callerArn(moto, res.body)).toBe('arn:aws:sts::123456789012:assumed-role/deploy/gl-20-302');
   });
 
   it('answers in the AWS credential_process format (Version 1)', async () => {
@@ -107,7 +94,7 @@ describe('a successful exchange', () => {
     assertMatchesOpenApi('/v1/credentials', 'post', 200, res.headers.get('content-type')!, res.body);
     expect(Object.keys(res.body).sort()).toEqual(['AccessKeyId', 'Expiration', 'SecretAccessKey', 'SessionToken', 'Version']);
     expect(res.body.Version).toBe(1);
-    expect(await callerArn(res.body)).toMatch(/assumed-role\/deploy\//);
+    expect(await callerArn(moto, res.body)).toMatch(/assumed-role\/deploy\//);
   });
 
   it('answers in shell env format that sh can eval', async () => {
@@ -117,7 +104,7 @@ describe('a successful exchange', () => {
     const { execFileSync } = await import('node:child_process');
     const out = execFileSync('sh', ['-c', `${res.text}\nprintf '%s\\n%s\\n%s' "$AWS_ACCESS_KEY_ID" "$AWS_SECRET_ACCESS_KEY" "$AWS_SESSION_TOKEN"`], { encoding: 'utf8' });
     const [AccessKeyId, SecretAccessKey, SessionToken] = out.split('\n') as [string, string, string];
-    expect(await callerArn({ AccessKeyId, SecretAccessKey, SessionToken })).toMatch(/assumed-role\/deploy\//);
+    expect(await callerArn(moto, { AccessKeyId, SecretAccessKey, SessionToken })).toMatch(/assumed-role\/deploy\//);
   });
 
   it('writes one audit record with the decision, never the token or the secret', async () => {

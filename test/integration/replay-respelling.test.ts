@@ -5,8 +5,7 @@
 // verify — it is caught because the ledger keys on what the signature covers. Against moto, on one
 // broker, concurrently, and across two brokers sharing one PostgreSQL store.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { STSClient, GetCallerIdentityCommand } from '@aws-sdk/client-sts';
-import { startMoto, type Moto } from '../support/moto.js';
+import { callerArn, startMoto, type Moto } from '../support/moto.js';
 import { startIssuer, type TestIssuer } from '../support/oidc-issuer.js';
 import { startTestBroker, requestCredentials, TEST_AUDIENCE, DEPLOY_ROLE_ARN, type TestBroker } from '../support/broker.js';
 import { providerClaims } from '../support/fixtures.js';
@@ -35,18 +34,6 @@ afterAll(async () => {
   await Promise.all([issuer?.close(), moto?.stop()]);
 });
 
-async function callerArn(creds: { AccessKeyId: string; SecretAccessKey: string; SessionToken: string }): Promise<string | undefined> {
-  const client = new STSClient({
-    region: 'us-east-1',
-    endpoint: moto.endpoint,
-    credentials: { accessKeyId: creds.AccessKeyId, secretAccessKey: creds.SecretAccessKey, sessionToken: creds.SessionToken },
-  });
-  try {
-    return (await client.send(new GetCallerIdentityCommand({}))).Arn;
-  } finally {
-    client.destroy();
-  }
-}
 
 describe('a spent token without jti, re-spelled', () => {
   let tb: TestBroker;
@@ -61,7 +48,7 @@ describe('a spent token without jti, re-spelled', () => {
     expect(JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()).jti).toBeUndefined();
     const first = await requestCredentials(tb.url, token);
     expect(first.status).toBe(200);
-    expect(await callerArn(first.body)).toMatch(/:assumed-role\/deploy\//);
+    expect(await callerArn(moto, first.body)).toMatch(/:assumed-role\/deploy\//);
     const calls = sts.calls.length;
 
     const spellings: Array<[string, string, string]> = [

@@ -1,6 +1,7 @@
 // A real moto server on loopback, one per test file (isolated state, no cross-file reset races).
 import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
+import { STSClient, GetCallerIdentityCommand } from '@aws-sdk/client-sts';
 import { venvBin } from './venv.js';
 
 export interface Moto {
@@ -68,4 +69,18 @@ export async function startMoto(): Promise<Moto> {
       });
     },
   };
+}
+
+/** Who moto says these credentials are: proof that issued credentials actually work. */
+export async function callerArn(moto: Moto, creds: { AccessKeyId: string; SecretAccessKey: string; SessionToken: string }): Promise<string | undefined> {
+  const client = new STSClient({
+    region: 'us-east-1',
+    endpoint: moto.endpoint,
+    credentials: { accessKeyId: creds.AccessKeyId, secretAccessKey: creds.SecretAccessKey, sessionToken: creds.SessionToken },
+  });
+  try {
+    return (await client.send(new GetCallerIdentityCommand({}))).Arn;
+  } finally {
+    client.destroy();
+  }
 }

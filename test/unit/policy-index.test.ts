@@ -3,7 +3,8 @@
 // denial's detail stays bounded however many bindings there are.
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../server/src/config/load.js';
-import { evaluate } from '../../server/src/core/policy.js';
+import fc from 'fast-check';
+import { evaluate, explain } from '../../server/src/core/policy.js';
 
 function policyWith(count: number, pinFirst: boolean) {
   const allow = Array.from({ length: count }, (_, i) => ({
@@ -68,5 +69,54 @@ describe('the role index', () => {
     expect(d.effect === 'deny' && d.detail.length).toBe(20);
     expect(d.effect === 'deny' && d.omitted).toBe(480);
     expect(d.effect === 'deny' && d.detail.map((v) => v.path).slice(0, 2)).toEqual(['roles.deploy.allow[0]', 'roles.deploy.allow[1]']);
+  });
+});
+
+describe('the glob-prefix index (bindings without an exact condition)', () => {
+  const policyOf = (allow: Array<Record<string, unknown>>) =>
+    parseConfig(
+      JSON.stringify({
+        issuers: { p: { url: 'https://p.example.com', audiences: ['https://broker'] } },
+        roles: { deploy: { arn: 'arn:aws:iam::111122223333:role/deploy', allow: allow.map((claims) => ({ issuer: 'p', claims })) } },
+      }),
+    ).config.policy;
+  const input = (claims: Record<string, unknown>) => ({
+    issuer: 'p',
+    role: 'deploy',
+    claims,
+    requestedDuration: undefined,
+    tokenHash: '0'.repeat(64),
+    roleChaining: false,
+    now: new Date(0),
+  });
+
+  it('decides exactly like a scan of every binding, for random glob-only policies', () => {
+    const char = fc.constantFrom('a', 'b', '/', '-', 'é');
+    const pattern = fc.string({ unit: fc.oneof(char, char, fc.constantFrom('*', '?', '**')), minLength: 1, maxLength: 8 });
+    const condition = fc.oneof(fc.record({ glob: pattern }), fc.record({ glob: fc.array(pattern, { minLength: 1, maxLength: 3 }) }));
+    const binding = fc.dictionary(fc.constantFrom('r', 's'), condition, { minKeys: 1, maxKeys: 2 });
+    const value = fc.oneof(fc.string({ unit: char, maxLength: 9 }), fc.constant(7), fc.constant(undefined));
+    fc.assert(
+      fc.property(fc.array(binding, { minLength: 1, maxLength: 40 }), value, value, (allow, r, s) => {
+        const policy = policyOf(allow);
+        const claims: Record<string, unknown> = {};
+        if (r !== undefined) claims.r = r;
+        if (s !== undefined) claims.s = s;
+        const scanned = explain(policy, input(claims)).allow.find((v) => v.matched)?.path;
+        const d = evaluate(policy, input(claims));
+        expect(d.effect === 'allow' ? d.binding : undefined).toBe(scanned);
+      }),
+      { numRuns: 600, seed: 20261128 },
+    );
+  });
+
+  it('finds the one binding among 10 000 by a long literal prefix, and does not scan the others', () => {
+    const allow = Array.from({ length: 10_000 }, (_, i) => ({ repository: { glob: `octo-org/repo-${i}-*` } }));
+    const policy = policyOf(allow);
+    const d = evaluate(policy, input({ repository: 'octo-org/repo-9999-api' }));
+    expect(d.effect === 'allow' && d.binding).toBe('roles.deploy.allow[9999]');
+    const miss = evaluate(policy, input({ repository: 'octo-org/other' }));
+    // Nothing shares the value's path past "octo-org/": no candidate, only the bounded sample.
+    expect(miss.effect === 'deny' && miss.omitted).toBe(0);
   });
 });

@@ -8,13 +8,21 @@ import { z } from 'zod';
 import type { Config } from '../config/compile.js';
 import { explain, evaluate, type Decision, type RuleVerdict } from '../core/policy.js';
 import { loadOrReport, parse } from './args.js';
+import { spawnSync } from 'node:child_process';
+import { ConfigError, expandEnv, parseConfig } from '../config/load.js';
+import { diffMarkdown, diffPolicies } from '../core/policy-diff.js';
+import type { Problem } from '../core/problems.js';
 
 const USAGE = `usage:
   credbroker policy explain --claims FILE --role NAME [--issuer ID] [--config FILE] [--json]
   credbroker policy test CASES.yaml [--config FILE]
+  credbroker policy diff OLD NEW [--json]
 
 explain: FILE holds a claim set (JSON or YAML) or a JWT (decoded, not verified). Exit 0 allow, 1 deny.
 test:    exit 0 when every case gets its expected decision, 1 otherwise.
+diff:    what changing the config from OLD to NEW does to access, as markdown for a pull request
+         (or JSON). OLD and NEW are files or git revisions REV:PATH (e.g. origin/main:credbroker.yaml).
+         Exit 0; 2 when either config does not load.
 `;
 
 /** Reads claims from a JSON/YAML file or a raw JWT in the file. */
@@ -161,10 +169,51 @@ async function testCommand(argv: string[]): Promise<number> {
   return failed === 0 ? 0 : 1;
 }
 
+/** A config from a file, or from git (`REV:PATH`) when no such file exists. */
+async function readConfigSource(source: string): Promise<{ config: Config; warnings: Problem[] }> {
+  let text: string;
+  try {
+    text = await readFile(source, 'utf8');
+  } catch (err) {
+    const colon = source.indexOf(':');
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || colon <= 0) throw err;
+    const git = spawnSync('git', ['show', source], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+    if (git.status !== 0) throw new Error(`${source}: no such file, and git show failed: ${git.stderr.trim() || git.error?.message}`);
+    text = git.stdout;
+  }
+  const { text: expanded, missing } = expandEnv(text);
+  if (missing.length > 0) throw new ConfigError(missing.map((m) => ({ path: `\${${m}}`, message: 'environment variable is not set' })), source);
+  return parseConfig(expanded, source);
+}
+
+async function diffCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parse(argv, { json: { type: 'boolean' } }, true);
+  if (positionals.length !== 2) {
+    process.stderr.write(USAGE);
+    return 2;
+  }
+  const [oldSource, newSource] = positionals as [string, string];
+  const sides = [];
+  for (const source of [oldSource, newSource]) {
+    try {
+      sides.push(await readConfigSource(source));
+    } catch (err) {
+      process.stderr.write(`${err instanceof ConfigError ? err.message : `credbroker: ${(err as Error).message}`}\n`);
+      return 2;
+    }
+  }
+  const [a, b] = sides as [{ config: Config; warnings: Problem[] }, { config: Config; warnings: Problem[] }];
+  const diff = diffPolicies({ policy: a.config.policy, warnings: a.warnings }, { policy: b.config.policy, warnings: b.warnings });
+  if (values.json) process.stdout.write(`${JSON.stringify({ old: oldSource, new: newSource, ...diff }, null, 2)}\n`);
+  else process.stdout.write(diffMarkdown(diff, { old: oldSource, new: newSource }));
+  return 0;
+}
+
 export async function main(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
   if (sub === 'explain') return explainCommand(rest);
   if (sub === 'test') return testCommand(rest);
+  if (sub === 'diff') return diffCommand(rest);
   process.stderr.write(USAGE);
   return 2;
 }

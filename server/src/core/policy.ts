@@ -2,6 +2,7 @@
 // once, with its path), then evaluated by a pure function. Deny by default; deny rules win.
 import type { BindingInput, DenyRuleInput, RoleInput, Scalar } from '../config/schema.js';
 import { compileCondition, indexKey, matchCondition, type Condition, type ConditionResult } from './conditions.js';
+import { PrefixIndex, literalPrefix } from './prefix-index.js';
 import type { Preset } from './presets.js';
 import { GENERIC, expectedClaimType } from './presets.js';
 import { parseTemplate, renderTemplate, type Template, type TemplateContext } from './template.js';
@@ -39,7 +40,9 @@ export interface CompiledBinding extends CompiledRule {
 interface BindingIndex {
   /** claim → typed value → bindings with an exact condition on that claim (indexed on one claim each). */
   byClaim: Map<string, Map<string, CompiledBinding[]>>;
-  /** Bindings with no exact-match condition to index on. */
+  /** claim → bindings with no exact condition, by the literal prefix of a glob on that claim. */
+  byPrefix: Map<string, PrefixIndex<CompiledBinding>>;
+  /** Bindings with neither: scanned. */
   residual: CompiledBinding[];
 }
 
@@ -205,13 +208,13 @@ function indexBindings(bindings: CompiledBinding[]): Map<string, BindingIndex> {
   const byIssuer = new Map<string, BindingIndex>();
   for (const b of bindings) {
     let idx = byIssuer.get(b.issuer);
-    if (!idx) byIssuer.set(b.issuer, (idx = { byClaim: new Map(), residual: [] }));
+    if (!idx) byIssuer.set(b.issuer, (idx = { byClaim: new Map(), byPrefix: new Map(), residual: [] }));
     let exact: { claim: string; condition: Condition } | undefined;
     for (const c of b.conditions) {
       if (c.condition.op === 'equals' && (!exact || selectivity(b, c.claim) > selectivity(b, exact.claim))) exact = c;
     }
     if (!exact || exact.condition.op !== 'equals') {
-      idx.residual.push(b);
+      indexByGlobPrefix(idx, b);
       continue;
     }
     let byValue = idx.byClaim.get(exact.claim);
@@ -224,6 +227,28 @@ function indexBindings(bindings: CompiledBinding[]): Map<string, BindingIndex> {
     }
   }
   return byIssuer;
+}
+
+/**
+ * A binding without an exact condition goes under the glob condition whose patterns have the
+ * longest literal prefixes (the shortest of a condition's patterns counts): a value can only match
+ * a pattern it starts with. A binding whose globs all start with a wildcard is scanned.
+ */
+function indexByGlobPrefix(idx: BindingIndex, b: CompiledBinding): void {
+  let best: { claim: string; prefixes: string[]; length: number } | undefined;
+  for (const c of b.conditions) {
+    if (c.condition.op !== 'glob') continue;
+    const prefixes = c.condition.patterns.map(literalPrefix);
+    const length = Math.min(...prefixes.map((p) => p.length));
+    if (length > 0 && (!best || length > best.length)) best = { claim: c.claim, prefixes, length };
+  }
+  if (!best) {
+    idx.residual.push(b);
+    return;
+  }
+  let trie = idx.byPrefix.get(best.claim);
+  if (!trie) idx.byPrefix.set(best.claim, (trie = new PrefixIndex()));
+  for (const prefix of new Set(best.prefixes)) trie.add(prefix, b);
 }
 
 function compileRole(
@@ -322,6 +347,10 @@ function candidates(role: CompiledRole, issuer: string, claims: Readonly<Record<
   const idx = role.byIssuer.get(issuer);
   if (!idx) return [];
   const out = new Set(idx.residual);
+  for (const [claim, trie] of idx.byPrefix) {
+    const value = Object.hasOwn(claims, claim) ? claims[claim] : undefined;
+    if (typeof value === 'string') trie.collect(value, out); // a glob in a binding needs a string
+  }
   for (const [claim, byValue] of idx.byClaim) {
     const key = Object.hasOwn(claims, claim) ? indexKey(claims[claim]) : undefined;
     const bucket = key === undefined ? undefined : byValue.get(key);
