@@ -62,6 +62,8 @@ export interface Broker {
   /** Prefetch issuer keys (bounded by server.readiness_wait_ms), then refresh in the background. */
   start(): Promise<void>;
   listen(port?: number, host?: string): Promise<{ url: string; server: http.Server }>;
+  /** Re-reads server.tls's certificate and key for every listener (SIGHUP; file changes do it by themselves). */
+  reloadTls(trigger: string): void;
   close(): Promise<void>;
 }
 
@@ -142,8 +144,16 @@ export function createBroker(initial: Config, opts: BrokerOptions = {}): Broker 
   };
   const app = createApp(deps);
 
-  const listenOn = async (handler: http.RequestListener, port: number, host: string) => {
-    const listener = await startListener(handler, port, host, { requestTimeoutMs: config.server.request_timeout_ms + 5000 });
+  const listenOn = async (handler: http.RequestListener, port: number, host: string, name: string, clientCaFile?: string) => {
+    const tls = config.server.tls ? { ...config.server.tls, client_ca_file: clientCaFile } : undefined;
+    const listener = await startListener(handler, port, host, {
+      requestTimeoutMs: config.server.request_timeout_ms + 5000,
+      tls,
+      onTlsLoad: (e) => {
+        if (e.ok) logger.info({ listener: name, trigger: e.trigger, fingerprint256: e.fingerprint256, subject: e.subject, valid_to: e.validTo }, 'TLS certificate loaded');
+        else logger.error({ listener: name, trigger: e.trigger, error: e.error }, 'TLS certificate reload refused; the current certificate stays in use');
+      },
+    });
     listeners.push(listener);
     return { url: listener.url, server: listener.server };
   };
@@ -179,7 +189,10 @@ export function createBroker(initial: Config, opts: BrokerOptions = {}): Broker 
       if (!r.ready) logger.warn({ issuers: r.issuers }, 'not all issuer keys loaded yet; /readyz reports 503 until they are');
     },
     listen(port = config.server.port, host = config.server.host) {
-      return listenOn(app, port, host);
+      return listenOn(app, port, host, 'public');
+    },
+    reloadTls(trigger) {
+      for (const l of listeners) l.reloadTls(trigger);
     },
     listenAdmin(port = config.admin.port, host = config.admin.host) {
       const adminApp = createAdminApp({
@@ -192,7 +205,7 @@ export function createBroker(initial: Config, opts: BrokerOptions = {}): Broker 
           revokeOlderSessions(roleArn, { region: config.aws.region, endpoint: config.aws.iam_endpoint, now }),
         ...opts.admin,
       });
-      return listenOn(adminApp, port, host);
+      return listenOn(adminApp, port, host, 'admin', config.admin.client_ca_file);
     },
     async close() {
       // Requests in flight finish first, with everything they use still running; exchanges end

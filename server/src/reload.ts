@@ -12,6 +12,7 @@ const RESTART_ONLY = [
   'server.host',
   'server.port',
   'server.trust_proxy',
+  'server.tls',
   'store',
   'audit',
   'logging',
@@ -20,6 +21,7 @@ const RESTART_ONLY = [
   'admin.enabled',
   'admin.host',
   'admin.port',
+  'admin.client_ca_file',
 ] as const;
 
 export interface ConfigWatcher {

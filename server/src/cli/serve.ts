@@ -83,12 +83,14 @@ export async function main(argv: string[]): Promise<number> {
   const { logger } = broker;
   for (const w of loaded.warnings) logger.warn({ warning: formatProblem(w) }, 'config lint warning');
   let watcher: ReturnType<typeof watchConfig> | undefined;
+  const onHup = () => broker!.reloadTls('SIGHUP');
   let rotation: RotationLoop | undefined;
   try {
     await broker.start();
     const port = values.port !== undefined ? Number(values.port) : config.server.port;
     const { url } = await broker.listen(port, values.host ?? config.server.host);
     watcher = watchConfig(broker, loaded.path);
+    process.on('SIGHUP', onHup);
     logger.info(
       { url, config: loaded.path, store: config.store.driver, issuers: [...config.issuers.keys()], roles: [...config.policy.roles.keys()] },
       'credbroker listening',
@@ -110,6 +112,7 @@ export async function main(argv: string[]): Promise<number> {
   } catch (err) {
     // E.g. a port in use: release everything so the process exits instead of idling on the pool.
     watcher?.stop();
+    process.off('SIGHUP', onHup);
     await broker.close().catch(() => undefined);
     await store.close();
     throw err;
@@ -122,6 +125,7 @@ export async function main(argv: string[]): Promise<number> {
       stopping = true;
       logger.info({ signal }, 'shutting down');
       watcher?.stop();
+      process.off('SIGHUP', onHup);
       // The rotation step in flight finishes and the lease is released before the store closes.
       void (async () => {
         await rotation?.stop();

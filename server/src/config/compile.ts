@@ -148,6 +148,9 @@ export function compileConfig(
   if (raw.audit.sink === 'file' && !raw.audit.path) problems.push({ path: 'audit.path', message: 'required when audit.sink is "file"' });
   if (raw.store.driver === 'postgres' && !raw.store.postgres_url) problems.push({ path: 'store.postgres_url', message: 'required when store.driver is "postgres"' });
   if (raw.rotation?.enabled && raw.store.driver === 'memory') problems.push({ path: 'store.driver', message: 'rotation needs a persistent store: "sqlite" or "postgres"' });
+  if (raw.admin.client_ca_file !== undefined && !raw.server.tls) {
+    problems.push({ path: 'admin.client_ca_file', message: 'client certificates need TLS: set server.tls too' });
+  }
   if (raw.admin.enabled && raw.admin.tokens.length === 0) problems.push({ path: 'admin.tokens', message: 'the admin API needs at least one token hash' });
   if (raw.admin.enabled && raw.admin.port === raw.server.port && raw.admin.port !== 0) {
     problems.push({ path: 'admin.port', message: 'must differ from server.port: the admin API is never on the public listener' });
