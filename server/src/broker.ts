@@ -19,11 +19,15 @@ import { MemoryStore } from './store/memory.js';
 import { RevocationGuard } from './ops/revocations.js';
 import { StoreAuditSink, StoreReplayLedger, counterRateLimitStore } from './ops/adapters.js';
 import { createAdminApp, type AdminDeps } from './admin/app.js';
+import { adminListenerProblem, INSECURE_ADMIN_WARNING, isLoopbackHost } from './admin/listener.js';
 import { revokeOlderSessions } from './aws/revoke-sessions.js';
 import { startListener, type Listener } from './http/listener.js';
 
 /** At shutdown, connections still open this long after server.request_timeout_ms are cut. */
 export const DRAIN_MARGIN_MS = 2000;
+import type { Keyring } from './core/audit-chain.js';
+import { loadAuditKeyring } from './audit/keys.js';
+import { CheckpointWriter, checkpointSink, readCheckpointFiles, type CheckpointSink } from './audit/checkpoints.js';
 
 export interface BrokerOptions {
   sts?: CredentialIssuer;
@@ -43,6 +47,10 @@ export interface BrokerOptions {
   ops?: OpsStore;
   /** Replace parts of the admin API's dependencies (tests: revokeSessions against moto). */
   admin?: Partial<AdminDeps>;
+  /** The audit HMAC keys; default read from the files or variables `audit:` names. */
+  auditKeys?: Keyring;
+  /** Where signed checkpoints of the audit chain go; default per audit.checkpoints. */
+  checkpointSink?: CheckpointSink;
 }
 
 export interface Broker {
@@ -57,8 +65,14 @@ export interface Broker {
   /** Where audit records go (rotation in `serve` writes to the same sink). */
   audit: AuditSink;
   revocations: RevocationGuard;
-  /** Starts the admin API on its own listener (never on the public one). */
+  /** The audit HMAC keys (empty without audit.hmac_key_*). */
+  auditKeys: Keyring;
+  /** Signed checkpoints of the store's audit chain (audit.sink "store" with a key), else undefined. */
+  checkpoints: CheckpointWriter | undefined;
+  /** Starts the admin API on its own listener (never on the public one); refuses a non-loopback host unless allowed. */
   listenAdmin(port?: number, host?: string): Promise<{ url: string; server: http.Server }>;
+  /** Starts the Prometheus metrics listener (never on the public one). */
+  listenMetrics(port?: number, host?: string): Promise<{ url: string; server: http.Server }>;
   /** Prefetch issuer keys (bounded by server.readiness_wait_ms), then refresh in the background. */
   start(): Promise<void>;
   listen(port?: number, host?: string): Promise<{ url: string; server: http.Server }>;
@@ -67,10 +81,27 @@ export interface Broker {
   close(): Promise<void>;
 }
 
-export function defaultAuditSink(config: Config, ops: OpsStore): AuditSink {
+export function defaultAuditSink(config: Config, ops: OpsStore, keyring?: Keyring): AuditSink {
   if (config.audit.sink === 'file') return new FileAuditSink(config.audit.path!);
-  if (config.audit.sink === 'store') return new StoreAuditSink(ops);
+  if (config.audit.sink === 'store') return new StoreAuditSink(ops, keyring);
   return new StdoutAuditSink();
+}
+
+/** GET/HEAD /metrics and nothing else: a listener of its own, so the public one never shows them. */
+function metricsHandler(metrics: BrokerMetrics): http.RequestListener {
+  return (req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    const reply = (status: number, body: string, headers: Record<string, string> = {}) => {
+      res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8', 'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff', ...headers });
+      res.end(req.method === 'HEAD' ? undefined : body);
+    };
+    if (path !== '/metrics') return reply(404, 'not found\n');
+    if (req.method !== 'GET' && req.method !== 'HEAD') return reply(405, 'method not allowed\n', { Allow: 'GET, HEAD' });
+    metrics.registry.metrics().then(
+      (text) => reply(200, text, { 'Content-Type': metrics.registry.contentType }),
+      () => reply(500, 'internal error\n'),
+    );
+  };
 }
 
 export function createBroker(initial: Config, opts: BrokerOptions = {}): Broker {
@@ -104,7 +135,21 @@ export function createBroker(initial: Config, opts: BrokerOptions = {}): Broker 
           },
         });
   const ops = opts.ops ?? new MemoryStore();
-  const audit = opts.audit ?? defaultAuditSink(config, ops);
+  // Read once, at construction: a key that cannot be read stops the broker before it serves.
+  const auditKeys = opts.auditKeys ?? loadAuditKeyring(config.audit);
+  const audit = opts.audit ?? defaultAuditSink(config, ops, auditKeys);
+  const now = opts.now ?? (() => new Date());
+  const checkpoints =
+    config.audit.sink === 'store' && auditKeys.current && !opts.audit
+      ? new CheckpointWriter({
+          store: ops,
+          key: auditKeys.current,
+          sink: opts.checkpointSink ?? checkpointSink(config.audit.checkpoints),
+          logger,
+          intervalMs: config.audit.checkpoints.interval_seconds * 1000,
+          now,
+        })
+      : undefined;
   const ledger = opts.ledger ?? (ops.driver === 'memory' ? new MemoryReplayLedger() : new StoreReplayLedger(ops));
   const revocations = new RevocationGuard(ops, () => config, logger, {
     pollMs: config.revocation.poll_ms,
@@ -136,7 +181,7 @@ export function createBroker(initial: Config, opts: BrokerOptions = {}): Broker 
     audit,
     metrics,
     logger,
-    now: opts.now ?? (() => new Date()),
+    now,
     ready: readiness,
     preIssueChecks: [revocations.check, ...(opts.preIssueChecks ?? [])],
     limiters: [limiters.perIp],
@@ -144,8 +189,9 @@ export function createBroker(initial: Config, opts: BrokerOptions = {}): Broker 
   };
   const app = createApp(deps);
 
-  const listenOn = async (handler: http.RequestListener, port: number, host: string, name: string, clientCaFile?: string) => {
-    const tls = config.server.tls ? { ...config.server.tls, client_ca_file: clientCaFile } : undefined;
+  /** `tls`: whether server.tls applies to this listener (public and admin; not metrics), and the client CA. */
+  const listenOn = async (handler: http.RequestListener, port: number, host: string, name: string, useTls: { clientCaFile?: string | undefined } | false) => {
+    const tls = config.server.tls && useTls ? { ...config.server.tls, client_ca_file: useTls.clientCaFile } : undefined;
     const listener = await startListener(handler, port, host, {
       requestTimeoutMs: config.server.request_timeout_ms + 5000,
       tls,
@@ -165,6 +211,8 @@ export function createBroker(initial: Config, opts: BrokerOptions = {}): Broker 
     ops,
     audit,
     revocations,
+    auditKeys,
+    checkpoints,
     verifier: () => verifier,
     config: () => config,
     async reload(next) {
@@ -178,6 +226,10 @@ export function createBroker(initial: Config, opts: BrokerOptions = {}): Broker 
     },
     async start() {
       await audit.open?.();
+      if (config.audit.sink === 'store' && !auditKeys.current) {
+        logger.warn({ setting: 'audit.allow_unkeyed_chain' }, 'INSECURE: the audit chain is unkeyed: anyone who can write to the database can rewrite the audit trail undetected');
+      }
+      await checkpoints?.start();
       await Promise.all([verifier.start(config.server.readiness_wait_ms), revocations.start()]);
       if (ops.driver !== 'memory') {
         purgeTimer = setInterval(() => {
@@ -189,23 +241,38 @@ export function createBroker(initial: Config, opts: BrokerOptions = {}): Broker 
       if (!r.ready) logger.warn({ issuers: r.issuers }, 'not all issuer keys loaded yet; /readyz reports 503 until they are');
     },
     listen(port = config.server.port, host = config.server.host) {
-      return listenOn(app, port, host, 'public');
+      return listenOn(app, port, host, 'public', {});
     },
     reloadTls(trigger) {
       for (const l of listeners) l.reloadTls(trigger);
     },
     listenAdmin(port = config.admin.port, host = config.admin.host) {
+      // With server.tls the admin listener is HTTPS, and may bind beyond loopback.
+      const withTls = config.server.tls !== undefined;
+      const problem = adminListenerProblem(host, config.admin.allow_insecure_non_loopback || withTls);
+      if (problem) return Promise.reject(new Error(`admin.host: ${problem}`));
+      if (!isLoopbackHost(host) && !withTls) logger.warn({ admin_host: host }, INSECURE_ADMIN_WARNING);
+      const checkpointFile = config.audit.checkpoints.sink === 'file' ? config.audit.checkpoints.path : undefined;
       const adminApp = createAdminApp({
         config: () => config,
         store: ops,
         audit,
         logger,
-        now: deps.now,
+        now,
+        keyring: auditKeys,
+        async checkpoints() {
+          const own = checkpoints?.recent() ?? [];
+          const fromFile = checkpointFile ? await readCheckpointFiles([checkpointFile]) : { checkpoints: [], unreadable: 0 };
+          return { checkpoints: [...own, ...fromFile.checkpoints], unreadable: fromFile.unreadable };
+        },
         revokeSessions: (roleArn, now) =>
           revokeOlderSessions(roleArn, { region: config.aws.region, endpoint: config.aws.iam_endpoint, now }),
         ...opts.admin,
       });
-      return listenOn(adminApp, port, host, 'admin', config.admin.client_ca_file);
+      return listenOn(adminApp, port, host, 'admin', { clientCaFile: config.admin.client_ca_file });
+    },
+    listenMetrics(port = config.metrics.port, host = config.metrics.host) {
+      return listenOn(metricsHandler(metrics), port, host, 'metrics', false);
     },
     async close() {
       // Requests in flight finish first, with everything they use still running; exchanges end
@@ -214,6 +281,7 @@ export function createBroker(initial: Config, opts: BrokerOptions = {}): Broker 
       verifier.stop();
       revocations.stop();
       clearInterval(purgeTimer);
+      await checkpoints?.stop();
       await audit.close?.();
       if (!opts.ops) await ops.close();
       if (rawSts instanceof StsCredentialIssuer) rawSts.destroy();

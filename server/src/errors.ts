@@ -22,6 +22,7 @@ export const PUBLIC_CODES = {
   ERR_NOT_READY: 503,
   ERR_TIMEOUT: 503,
   ERR_UNAUTHORIZED: 401,
+  ERR_FORBIDDEN: 403,
 } as const;
 
 export type ErrorCode = keyof typeof PUBLIC_CODES;
@@ -66,6 +67,7 @@ const PUBLIC_MESSAGES: Record<ErrorCode, string> = {
   ERR_NOT_READY: 'The broker is not ready; retry later.',
   ERR_TIMEOUT: 'The request timed out; retry later.',
   ERR_UNAUTHORIZED: 'Authentication required.',
+  ERR_FORBIDDEN: 'These credentials do not allow this request.',
 };
 
 export class BrokerError extends Error {

@@ -22,6 +22,8 @@ const RESTART_ONLY = [
   'admin.host',
   'admin.port',
   'admin.client_ca_file',
+  'admin.allow_insecure_non_loopback',
+  'metrics',
 ] as const;
 
 export interface ConfigWatcher {

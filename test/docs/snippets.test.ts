@@ -132,26 +132,28 @@ function scratch(): string {
   return dir;
 }
 
-/** The broker that `run broker` snippets talk to: the example policy, a SQLite store, the admin API. */
+/** The broker that `run broker` snippets talk to: the example policy, a SQLite store with a keyed audit chain, the admin API, metrics. */
 async function startDocsBroker(dir: string): Promise<{ broker: ServeProcess; env: Record<string, string> }> {
   const example = parseYaml(read('config/example.yaml')) as Record<string, unknown>;
   const adminToken = randomBytes(24).toString('base64url');
   const config = {
     server: { host: '127.0.0.1', port: 0, readiness_wait_ms: 0 },
     store: { driver: 'sqlite', sqlite_path: path.join(dir, 'credbroker.sqlite') },
-    audit: { sink: 'store' },
-    admin: { enabled: true, host: '127.0.0.1', port: 0, tokens: [{ name: 'docs', sha256: createHash('sha256').update(adminToken).digest('hex') }] },
+    audit: { sink: 'store', hmac_key_file: path.join(dir, 'audit-hmac.key'), checkpoints: { sink: 'file', path: path.join(dir, 'audit-checkpoints.jsonl') } },
+    metrics: { host: '127.0.0.1', port: 0 },
+    admin: { enabled: true, host: '127.0.0.1', port: 0, tokens: [{ name: 'docs', sha256: createHash('sha256').update(adminToken).digest('hex'), scopes: ['operate'] }] },
     issuers: example.issuers,
     roles: example.roles,
     deny: example.deny,
   };
   const file = path.join(dir, 'credbroker.yaml');
   writeFileSync(file, stringify(config));
+  writeFileSync(path.join(dir, 'audit-hmac.key'), randomBytes(32).toString('base64'), { mode: 0o600 });
   const broker = await startServe(file);
   const adminUrl = () => /"admin_url":"(http:\/\/[^"]+)"/.exec(broker.stderr())?.[1];
   await until(() => adminUrl() !== undefined || broker.child.exitCode !== null, 30_000, () => broker.stderr());
   if (!adminUrl()) throw new Error(`the docs broker has no admin listener:\n${broker.stderr().slice(-2000)}`);
-  return { broker, env: { BROKER: broker.url, ADMIN_URL: adminUrl()!, ADMIN_TOKEN: adminToken } };
+  return { broker, env: { BROKER: broker.url, ADMIN_URL: adminUrl()!, ADMIN_TOKEN: adminToken, METRICS_URL: broker.metricsUrl! } };
 }
 
 /** Runs a script with bash -e; stdout and stderr together, in the order they came. */

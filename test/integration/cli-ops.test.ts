@@ -1,8 +1,11 @@
 // The admin commands on the shared store, as an operator runs them next to a running broker:
 // `credbroker revoke` in one process is enforced by `credbroker serve` in another (same SQLite
-// store); `audit` finds the decisions; `audit verify` catches a row edited with SQL.
+// store); `audit` finds the decisions; `audit verify` checks the keyed chain against the signed
+// checkpoints the broker logged, and catches a row edited with SQL, the whole chain rewritten with
+// SQL (recomputed without the key), and the newest records deleted.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -12,6 +15,7 @@ import { startFakeSts, type FakeSts } from '../support/fake-sts.js';
 import { requestCredentials, TEST_AUDIENCE } from '../support/broker.js';
 import { providerClaims } from '../support/fixtures.js';
 import { startServe, until as poll, TEST_AWS_ENV, type ServeProcess } from '../support/serve-process.js';
+import { chainHash, GENESIS_HASH } from '../../server/src/core/audit-chain.js';
 
 let issuer: TestIssuer;
 let sts: FakeSts;
@@ -20,7 +24,9 @@ let url = '';
 const dir = mkdtempSync(path.join(tmpdir(), 'credbroker-ops-'));
 const file = path.join(dir, 'credbroker.yaml');
 const db = path.join(dir, 'store.sqlite');
-const env = { ...process.env, ...TEST_AWS_ENV };
+const auditKey = randomBytes(32).toString('base64');
+const env = { ...process.env, ...TEST_AWS_ENV, CREDBROKER_TEST_AUDIT_KEY: auditKey };
+const logFile = path.join(dir, 'broker.log');
 
 const cli = (args: string[]) =>
   spawnSync(process.execPath, ['--import', 'tsx', 'server/src/cli.ts', ...args, '--config', file], { encoding: 'utf8', env, timeout: 60_000 });
@@ -35,9 +41,10 @@ beforeAll(async () => {
     file,
     [
       'server: { port: 0 }',
+      'metrics: { port: 0 }',
       `aws: { sts_endpoint: "${sts.endpoint}", role_chaining: never }`,
       `store: { driver: sqlite, sqlite_path: ${JSON.stringify(db)} }`,
-      'audit: { sink: store }',
+      'audit: { sink: store, hmac_key_env: CREDBROKER_TEST_AUDIT_KEY }',
       'revocation: { poll_ms: 200 }',
       'issuers:',
       `  github: { preset: github-actions, url: "${issuer.url}", audiences: [${TEST_AUDIENCE}], allow_insecure_http: true }`,
@@ -47,7 +54,7 @@ beforeAll(async () => {
       '    allow: [{ issuer: github, claims: { repository_owner_id: "9919", repository_id: "487920697" } }]',
     ].join('\n'),
   );
-  broker = await startServe(file);
+  broker = await startServe(file, { CREDBROKER_TEST_AUDIT_KEY: auditKey });
   url = broker.url;
 });
 
@@ -95,20 +102,118 @@ describe('audit from the command line', () => {
     expect(admin.stdout).toContain('"token leak"');
   });
 
-  it('verifies the chain, and catches a record edited with SQL', () => {
-    const ok = cli(['audit', 'verify']);
+  it('verifies the keyed chain against the checkpoints the broker logged, the last one at shutdown', async () => {
+    expect((await exchange()).status).toBe(200);
+    // Stopped from here on: nothing appends while the table is tampered with below.
+    expect(await broker.stop('SIGTERM')).toBe(0);
+    writeFileSync(logFile, broker.stderr());
+    const head = rows().at(-1)!.seq;
+    expect(checkpointSeqs(broker.stderr()).at(-1)).toBe(head);
+    const ok = cli(['audit', 'verify', '--checkpoints', logFile]);
     expect(ok.status).toBe(0);
-    const result = JSON.parse(ok.stdout) as { ok: boolean; checked: number; head: { seq: number; hash: string } };
-    expect(result.ok).toBe(true);
-    expect(result.checked).toBeGreaterThan(3);
-    const sqlite = new Database(db);
-    try {
-      sqlite.prepare(`UPDATE audit_chain SET record = replace(record, '"deny"', '"allow"') WHERE seq = (SELECT min(seq) FROM audit_chain WHERE decision = 'deny')`).run();
-    } finally {
-      sqlite.close();
-    }
-    const bad = cli(['audit', 'verify', '--head', result.head.hash]);
+    const result = JSON.parse(ok.stdout) as Verification;
+    expect(result).toMatchObject({ ok: true, checked: head, legacy: null, keyed: { from: 1, to: head }, problems: [] });
+    expect(result.checkpoints.valid).toBeGreaterThanOrEqual(2); // at start and at shutdown
+    expect(result.checkpoints.read).toBe(result.checkpoints.valid);
+  });
+
+  it('catches a record edited with SQL', () => {
+    const snapshot = rows();
+    withDb((sqlite) =>
+      sqlite.prepare(`UPDATE audit_chain SET record = replace(record, '"deny"', '"allow"') WHERE seq = (SELECT min(seq) FROM audit_chain WHERE decision = 'deny')`).run(),
+    );
+    const bad = cli(['audit', 'verify']);
     expect(bad.status).toBe(1);
-    expect(JSON.parse(bad.stdout)).toMatchObject({ ok: false, problems: expect.arrayContaining([expect.objectContaining({ kind: 'modified' })]) });
+    expect(JSON.parse(bad.stdout)).toMatchObject({ ok: false, problems: [expect.objectContaining({ kind: 'modified' })] });
+    expect(bad.stderr).toMatch(/^problem: record \d+: content does not match the stored hash/m);
+    restore(snapshot);
+    expect(cli(['audit', 'verify']).status).toBe(0);
+  });
+
+  it('catches the whole chain rewritten with SQL and recomputed without the key, by the checkpoints', () => {
+    const snapshot = rows();
+    // What a database writer can do: change a decision, then recompute every hash as a legacy chain.
+    withDb((sqlite) => {
+      let prev = GENESIS_HASH;
+      const update = sqlite.prepare('UPDATE audit_chain SET prev_hash = ?, hash = ?, key_id = NULL, record = ? WHERE seq = ?');
+      for (const r of snapshot) {
+        const record = JSON.parse(r.record) as Record<string, unknown>;
+        if (record.decision === 'deny') record.decision = 'allow';
+        const hash = chainHash(r.seq, prev, record);
+        update.run(prev, hash, JSON.stringify(record), r.seq);
+        prev = hash;
+      }
+    });
+    const caught = cli(['audit', 'verify', '--checkpoints', logFile]);
+    expect(caught.status).toBe(1);
+    const result = JSON.parse(caught.stdout) as Verification;
+    expect(result.problems).toContainEqual(expect.objectContaining({ kind: 'checkpoint-mismatch' }));
+    expect(result.legacy).toMatchObject({ from: 1 }); // it looks like a legacy chain…
+    // …and without a checkpoint it would pass, with warnings saying exactly that.
+    const blind = cli(['audit', 'verify']);
+    expect(JSON.parse(blind.stdout)).toMatchObject({ ok: true });
+    expect(blind.stderr).toMatch(/warning: records 1–\d+ are legacy \(unkeyed\) and no keyed record follows: a database writer could rewrite them undetected/);
+    expect(blind.stderr).toMatch(/warning: no checkpoint was checked/);
+    restore(snapshot);
+    expect(cli(['audit', 'verify', '--checkpoints', logFile]).status).toBe(0);
+  });
+
+  it('catches the deletion of the newest records with the checkpoint written at shutdown', () => {
+    const head = rows().at(-1)!.seq;
+    withDb((sqlite) => sqlite.prepare('DELETE FROM audit_chain WHERE seq > ?').run(head - 2));
+    const r = cli(['audit', 'verify', '--checkpoints', logFile]);
+    expect(r.status).toBe(1);
+    expect(JSON.parse(r.stdout).problems).toContainEqual(expect.objectContaining({ kind: 'head-behind-checkpoint', headSeq: head - 2, checkpointSeq: head }));
+    expect(r.stderr).toContain(`records ${head - 1}–${head} were deleted`);
   });
 });
+
+const checkpointSeqs = (log: string) =>
+  log
+    .split('\n')
+    .filter((l) => l.includes('"audit_checkpoint"'))
+    .map((l) => (JSON.parse(l) as { audit_checkpoint: { seq: number } }).audit_checkpoint.seq);
+
+interface Verification {
+  ok: boolean;
+  checked: number;
+  legacy: { from: number; to: number } | null;
+  checkpoints: { read: number; valid: number };
+  problems: Array<{ kind: string }>;
+}
+
+interface Row {
+  seq: number;
+  prev_hash: string;
+  hash: string;
+  key_id: string | null;
+  time_ms: number | null;
+  event: string | null;
+  subject: string | null;
+  role: string | null;
+  decision: string | null;
+  record: string;
+}
+
+function withDb<T>(fn: (sqlite: Database.Database) => T): T {
+  const sqlite = new Database(db);
+  try {
+    return fn(sqlite);
+  } finally {
+    sqlite.close();
+  }
+}
+
+const rows = () => withDb((sqlite) => sqlite.prepare('SELECT * FROM audit_chain ORDER BY seq').all() as Row[]);
+
+function restore(snapshot: Row[]): void {
+  withDb((sqlite) =>
+    sqlite.transaction(() => {
+      sqlite.prepare('DELETE FROM audit_chain').run();
+      const insert = sqlite.prepare(
+        'INSERT INTO audit_chain (seq, prev_hash, hash, key_id, time_ms, event, subject, role, decision, record) VALUES (@seq, @prev_hash, @hash, @key_id, @time_ms, @event, @subject, @role, @decision, @record)',
+      );
+      for (const r of snapshot) insert.run(r);
+    })(),
+  );
+}

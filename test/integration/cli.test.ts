@@ -90,6 +90,7 @@ describe('credbroker serve', () => {
       file,
       [
         'server: { port: 0 }',
+        'metrics: { enabled: false }',
         'logging: { level: info }',
         'issuers:',
         `  local: { url: "${issuer.url}", audiences: [https://credbroker.test], allow_insecure_http: true }`,

@@ -143,7 +143,7 @@ describe('operational endpoints', () => {
     expect(ready.status).toBe(200);
     expect(readyBody).toEqual({ status: 'ready', issuers: { github: true, gitlab: true } });
     assertMatchesOpenApi('/readyz', 'get', 200, 'application/json', readyBody);
-    const metrics = await (await fetch(`${tb.url}/metrics`)).text();
+    const metrics = await (await fetch(tb.metricsUrl)).text();
     expect(metrics).toMatch(/credbroker_exchanges_total\{outcome="issued",code="OK"\} \d+/);
     expect(metrics).toMatch(/credbroker_sts_assume_role_seconds_count\{outcome="success"\} \d+/);
     expect(metrics).toMatch(/credbroker_jwks_refresh_total\{issuer="github",outcome="success",trigger="start"\} 1/);
@@ -164,7 +164,7 @@ describe('methods', () => {
   it('answers an unsupported method on a known path with 405 and Allow', async () => {
     for (const [method, path, allowed] of [
       ['DELETE', '/healthz', 'GET, HEAD'],
-      ['POST', '/metrics', 'GET, HEAD'],
+      ['POST', '/openapi.json', 'GET, HEAD'],
       ['GET', '/v1/credentials', 'POST'],
       ['PUT', '/v1/credentials', 'POST'],
     ] as const) {

@@ -20,6 +20,7 @@ const file = path.join(dir, 'credbroker.yaml');
 const configText = (repositoryId: string) =>
   [
     'server: { port: 0 }',
+    'metrics: { port: 0 }',
     `aws: { sts_endpoint: "${sts.endpoint}", role_chaining: never }`,
     'audit: { sink: file, path: ' + JSON.stringify(path.join(dir, 'audit.jsonl')) + ' }',
     'issuers:',
@@ -43,7 +44,7 @@ const exchangeFor = async (repositoryId: string) =>
 const until = (predicate: () => boolean | Promise<boolean>) => poll(predicate, 10_000, () => broker.stderr());
 
 const reloads = async (outcome: string) => {
-  const m = new RegExp(`credbroker_config_reloads_total\\{outcome="${outcome}"\\} (\\d+)`).exec(await (await fetch(`${url}/metrics`)).text());
+  const m = new RegExp(`credbroker_config_reloads_total\\{outcome="${outcome}"\\} (\\d+)`).exec(await (await fetch(broker.metricsUrl!)).text());
   return m ? Number(m[1]) : 0;
 };
 

@@ -48,7 +48,7 @@ describe('issuer keys', () => {
     const res = await requestCredentials(tb.url, await issuer.sign(claims()));
     expect(res.status).toBe(200);
     expect((await fetch(`${tb.url}/readyz`)).status).toBe(200);
-    const metrics = await (await fetch(`${tb.url}/metrics`)).text();
+    const metrics = await (await fetch(tb.metricsUrl)).text();
     expect(metrics).toMatch(/credbroker_jwks_refresh_total\{issuer="test",outcome="failure",trigger="interval"\} 1/);
   });
 

@@ -36,7 +36,7 @@ describe('rate limits', () => {
       expect(sts.requests.length).toBe(3);
       // Another identity is not affected.
       expect((await requestCredentials(tb.url, await sign({ sub: 'repo:octo-org/other:ref:refs/heads/main' }))).status).toBe(200);
-      const metrics = await (await fetch(`${tb.url}/metrics`)).text();
+      const metrics = await (await fetch(tb.metricsUrl)).text();
       expect(metrics).toMatch(/credbroker_rate_limited_total\{limit="identity"\} 2/);
     } finally {
       await tb.close();
@@ -169,11 +169,11 @@ describe('STS circuit breaker', () => {
       expect(open.body.error.code).toBe('ERR_STS_UNAVAILABLE');
       expect(open.headers.get('retry-after')).toBe('1');
       expect(sts.requests.length).toBe(2); // not called while open
-      expect(await (await fetch(`${tb.url}/metrics`)).text()).toMatch(/credbroker_sts_circuit_open\{account="123456789012"\} 1/);
+      expect(await (await fetch(tb.metricsUrl)).text()).toMatch(/credbroker_sts_circuit_open\{account="123456789012"\} 1/);
       sts.script = [{ kind: 'ok' }];
       await new Promise((r) => setTimeout(r, 1100));
       expect((await requestCredentials(tb.url, await sign())).status).toBe(200);
-      expect(await (await fetch(`${tb.url}/metrics`)).text()).toMatch(/credbroker_sts_circuit_open\{account="123456789012"\} 0/);
+      expect(await (await fetch(tb.metricsUrl)).text()).toMatch(/credbroker_sts_circuit_open\{account="123456789012"\} 0/);
     } finally {
       sts.script = [{ kind: 'ok' }];
       await tb.close();

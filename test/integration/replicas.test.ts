@@ -21,6 +21,7 @@ interface Replica {
   child: ChildProcess;
   url: string;
   adminUrl: string;
+  metricsUrl: string;
   stderr: string;
   exited: Promise<void>;
 }
@@ -28,6 +29,7 @@ interface Replica {
 const ROTATED_USER = 'replica-rotated';
 const IDENTITY_LIMIT = 30;
 const adminToken = randomBytes(24).toString('base64url');
+const auditKey = randomBytes(32).toString('base64');
 const dir = mkdtempSync(path.join(tmpdir(), 'credbroker-replicas-'));
 const configFile = path.join(dir, 'credbroker.yaml');
 const sinkScript = path.join(dir, 'sink.mjs');
@@ -63,9 +65,10 @@ function configText(): string {
     server: { port: 0, rate_limit: { per_ip: { limit: 1_000_000, window_seconds: 60 }, per_identity: { limit: IDENTITY_LIMIT, window_seconds: 60 } } },
     aws: { region: 'us-east-1', role_chaining: 'never', sts_endpoint: moto.endpoint, iam_endpoint: moto.endpoint, max_attempts: 2 },
     logging: { level: 'info' },
-    audit: { sink: 'store' },
+    audit: { sink: 'store', hmac_key_env: 'CREDBROKER_REPLICAS_AUDIT_KEY' },
     store: { driver: 'postgres', postgres_url: db.url },
-    admin: { enabled: true, port: 0, tokens: [{ name: 'alice', sha256: hashAdminToken(adminToken) }] },
+    metrics: { port: 0 },
+    admin: { enabled: true, port: 0, tokens: [{ name: 'alice', sha256: hashAdminToken(adminToken), scopes: ['operate'] }] },
     issuers: { local: { url: issuer.url, audiences: [TEST_AUDIENCE], allow_insecure_http: true, preset: 'github-actions' } },
     roles: { deploy: { arn: 'arn:aws:iam::123456789012:role/credbroker/deploy', allow: [{ issuer: 'local', claims: { repository_id: '487920697' } }] } },
     rotation: {
@@ -99,9 +102,9 @@ async function startReplica(name: string): Promise<Replica> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'server/src/cli.ts', 'serve', '--config', configFile], {
     stdio: ['ignore', 'ignore', 'pipe'],
     detached: true, // its own process group: SIGKILL takes its sink child with it
-    env: { ...process.env, ...moto.env },
+    env: { ...process.env, ...moto.env, CREDBROKER_REPLICAS_AUDIT_KEY: auditKey },
   });
-  const r: Replica = { name, child, url: '', adminUrl: '', stderr: '', exited: new Promise((res) => child.once('exit', () => res())) };
+  const r: Replica = { name, child, url: '', adminUrl: '', metricsUrl: '', stderr: '', exited: new Promise((res) => child.once('exit', () => res())) };
   child.stderr!.on('data', (d: Buffer) => (r.stderr += d.toString()));
   replicas.push(r);
   return r;
@@ -110,6 +113,7 @@ async function startReplica(name: string): Promise<Replica> {
 async function ready(r: Replica): Promise<Replica> {
   r.url = await until(`${r.name} to listen`, () => /"url":"(http:\/\/[^"]+)"/.exec(r.stderr)?.[1], 60_000);
   r.adminUrl = await until(`${r.name} admin API`, () => /"admin_url":"(http:\/\/[^"]+)"/.exec(r.stderr)?.[1], 10_000);
+  r.metricsUrl = await until(`${r.name} metrics`, () => /"metrics_url":"(http:\/\/[^"]+)"/.exec(r.stderr)?.[1], 10_000);
   return r;
 }
 
@@ -142,7 +146,7 @@ const admin = async (r: Replica, method: string, p: string, body?: unknown) => {
 };
 
 const token = (sub: string) => issuer.sign({ ...providerClaims('github-actions'), aud: TEST_AUDIENCE, sub });
-const metric = async (r: Replica, line: RegExp) => Number(line.exec(await (await fetch(`${r.url}/metrics`)).text())?.[1] ?? 0);
+const metric = async (r: Replica, line: RegExp) => Number(line.exec(await (await fetch(r.metricsUrl)).text())?.[1] ?? 0);
 
 let a: Replica;
 let b: Replica;
@@ -225,20 +229,25 @@ describe('two replicas on one PostgreSQL', () => {
     expect((await requestCredentials(a.url, await token('repo:acme/app:ref:refs/heads/quiet'))).status).toBe(200);
   });
 
-  it('both replicas write one audit chain that verifies; a row changed with SQL is caught', async () => {
+  it('both replicas write one keyed audit chain that verifies (with each replica\'s own checkpoints); a row changed with SQL is caught', async () => {
     const fromA = await requestCredentials(a.url, await token('repo:acme/app:ref:refs/heads/audit-a'));
     const fromB = await requestCredentials(b.url, await token('repo:acme/app:ref:refs/heads/audit-b'));
     const ids = [fromA.headers.get('x-request-id'), fromB.headers.get('x-request-id')];
     const records = (await admin(a, 'GET', '/v1/admin/audit?event=exchange&limit=10000')).body.records as Array<{ request_id: string; seq: number }>;
     for (const id of ids) expect(records.map((r) => r.request_id)).toContain(id);
-    for (const r of [a, b]) expect((await admin(r, 'GET', '/v1/admin/audit/verify')).body).toMatchObject({ ok: true, problems: [] });
+    for (const r of [a, b]) {
+      const verified = (await admin(r, 'GET', '/v1/admin/audit/verify')).body;
+      expect(verified).toMatchObject({ ok: true, problems: [], legacy: null, keyed: { from: 1 } });
+      expect(verified.keyed.keyIds).toHaveLength(1);
+      expect(verified.checkpoints.valid).toBeGreaterThanOrEqual(1);
+    }
 
     const seq = records.find((r) => r.request_id === ids[0])!.seq;
     const original = (await db.query<{ record: string }>('SELECT record::text AS record FROM audit_chain WHERE seq = $1', [seq])).rows[0]!.record;
     await db.query(`UPDATE audit_chain SET record = replace(record::text, '"decision":"allow"', '"decision":"deny"')::json WHERE seq = $1`, [seq]);
     const tampered = await admin(b, 'GET', '/v1/admin/audit/verify');
     expect(tampered.status).toBe(409);
-    expect(tampered.body.problems).toContainEqual({ kind: 'modified', seq });
+    expect(tampered.body.problems).toContainEqual(expect.objectContaining({ kind: 'modified', seq }));
     await db.query('UPDATE audit_chain SET record = $2::json WHERE seq = $1', [seq, original]);
     expect((await admin(a, 'GET', '/v1/admin/audit/verify')).body.ok).toBe(true);
   });

@@ -169,6 +169,22 @@ describe('STS failures', () => {
     }
   });
 
+  it('writes nothing more for an exchange answered in time, once the request timeout has passed', async () => {
+    const quick = await startTestBroker({
+      issuer,
+      config: { server: { request_timeout_ms: 1000 }, aws: { sts_endpoint: sts.endpoint, max_attempts: 1 } },
+    });
+    try {
+      const res = await requestCredentials(quick.url, await token());
+      expect(res.status).toBe(200);
+      await new Promise((r) => setTimeout(r, 1300));
+      const records = quick.audit.filter((r) => r.request_id === res.headers.get('x-request-id'));
+      expect(records.map((r) => [r.event, r.decision])).toEqual([['exchange', 'allow']]);
+    } finally {
+      await quick.close();
+    }
+  });
+
   it('audits credentials that STS issued after the caller was told the request timed out', async () => {
     // An STS adapter that ignores cancellation (as a call already on the wire may): it stands in
     // for the window between STS answering and the answer reaching the broker.

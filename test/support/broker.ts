@@ -33,6 +33,8 @@ export interface TestBrokerOptions {
 
 export interface TestBroker {
   url: string;
+  /** The metrics listener's /metrics URL (metrics are never on the public listener). */
+  metricsUrl: string;
   broker: Broker;
   /** Every log line the broker wrote, raw. */
   logs: string[];
@@ -102,7 +104,8 @@ export async function startTestBroker(opts: TestBrokerOptions): Promise<TestBrok
   });
   await broker.start();
   const { url } = await broker.listen(0, '127.0.0.1');
-  return { url, broker, logs, audit: audit.records, close: () => broker.close() };
+  const metrics = await broker.listenMetrics(0, '127.0.0.1');
+  return { url, metricsUrl: `${metrics.url}/metrics`, broker, logs, audit: audit.records, close: () => broker.close() };
 }
 
 /** POST /v1/credentials with a token; returns status, parsed body and headers. */

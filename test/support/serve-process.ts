@@ -8,6 +8,9 @@ export const TEST_AWS_ENV = { AWS_ACCESS_KEY_ID: 'AKIDBROKERTESTONLY00', AWS_SEC
 export interface ServeProcess {
   child: ChildProcess;
   url: string;
+  /** The metrics listener's /metrics URL (when metrics.enabled) and the admin listener's URL (when admin.enabled). */
+  metricsUrl: string | undefined;
+  adminUrl: string | undefined;
   /** Everything the process wrote to stderr so far (its JSON logs). */
   stderr(): string;
   /** Sends a signal and resolves with the exit code. */
@@ -38,6 +41,8 @@ export async function startServe(configFile: string, env: NodeJS.ProcessEnv = {}
   return {
     child,
     url: m[1]!,
+    metricsUrl: /"metrics_url":"(http:\/\/[^"]+)"/.exec(stderr)?.[1],
+    adminUrl: /"admin_url":"(http:\/\/[^"]+)"/.exec(stderr)?.[1],
     stderr: () => stderr,
     stop(signal = 'SIGTERM') {
       if (child.exitCode === null) child.kill(signal);

@@ -8,6 +8,7 @@ import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from './args.js';
+import { isLoopbackHost } from '../admin/listener.js';
 import { DEV_REPOSITORY, startDevIssuer, type DevIssuer } from '../dev/issuer.js';
 import { DEV_AWS_CREDENTIALS, MotoUnavailable, createDevRoles, ensureMoto, freeLoopbackPort, startDevMoto, venvDir, type DevMoto } from '../dev/moto.js';
 
@@ -31,10 +32,6 @@ export const DEV_ROLES = {
 
 const say = (line: string) => process.stderr.write(`credbroker dev │ ${line}\n`);
 
-export function isLoopbackHost(host: string): boolean {
-  return host === 'localhost' || host === '::1' || /^127(\.\d{1,3}){3}$/.test(host);
-}
-
 /** The repository root (where scripts/, client/ and the venv live), from source or from dist/. */
 function repoRoot(): string {
   let dir = path.dirname(fileURLToPath(import.meta.url));
@@ -55,6 +52,7 @@ server: { host: ${JSON.stringify(o.host)}, port: ${o.port}, readiness_wait_ms: 5
 aws: { region: us-east-1, sts_endpoint: ${JSON.stringify(o.stsEndpoint)}, iam_endpoint: ${JSON.stringify(o.stsEndpoint)}, role_chaining: never, max_attempts: 1 }
 audit: { sink: file, path: ${JSON.stringify(path.join(o.dir, 'audit.jsonl'))} }
 store: { driver: sqlite, sqlite_path: ${JSON.stringify(path.join(o.dir, 'credbroker.sqlite'))} }
+metrics: { host: ${JSON.stringify(o.host)}, port: 0 }
 issuers:
   dev:
     preset: github-actions

@@ -1,11 +1,17 @@
 // Store-backed admin commands: revoke / unrevoke / revocations / revoke-sessions / audit /
 // audit verify. They act on the shared store named in the config (sqlite or postgres), the same
-// one the running replicas use; admin actions are recorded in the store's audit chain.
+// one the running replicas use; admin actions are recorded in the store's audit chain, keyed with
+// the audit HMAC key when the config names one.
+import { existsSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { openStore } from '../store/index.js';
 import type { OpsStore } from '../ops/types.js';
 import type { Config } from '../config/compile.js';
-import { buildRevocation, verifyAuditChain } from '../admin/app.js';
+import type { AuditRecord } from '../audit/types.js';
+import { buildRevocation } from '../admin/app.js';
+import { loadAuditKeyring } from '../audit/keys.js';
+import { readCheckpointFiles } from '../audit/checkpoints.js';
+import { verifyAuditChain } from '../audit/verify.js';
 import { revokeOlderSessions } from '../aws/revoke-sessions.js';
 import { isBrokerError } from '../errors.js';
 import { loadOrReport, parse } from './args.js';
@@ -17,7 +23,7 @@ const USAGE = `usage:
   credbroker revocations [--config F] [--all]
   credbroker revoke-sessions [--config F] --role NAME
   credbroker audit [--config F] [--since 1h|ISO] [--until ISO] [--subject S] [--role R] [--decision allow|deny|error] [--event E] [--limit N]
-  credbroker audit verify [--config F] [--head HASH]
+  credbroker audit verify [--config F] [--checkpoints FILE ...] [--head HASH]
 `;
 
 /** "90s", "15m", "24h", "7d" → seconds. */
@@ -40,6 +46,9 @@ async function withStore<T>(config: Config, fn: (store: OpsStore) => Promise<T>)
     await store.close();
   }
 }
+
+/** Appends to the store's chain with the config's audit key (a process without it cannot downgrade a keyed chain). */
+const appendAudit = (config: Config, store: OpsStore, record: AuditRecord) => store.appendAudit(record, loadAuditKeyring(config.audit).current);
 
 const print = (value: unknown) => process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
 
@@ -88,7 +97,7 @@ async function revoke(argv: string[]): Promise<number> {
   );
   await withStore(loaded.config, async (store) => {
     await store.addRevocation(revocation);
-    await store.appendAudit({ time: now.toISOString(), event: 'admin.revoke', admin: actor(), revocation });
+    await appendAudit(loaded.config, store, { time: now.toISOString(), event: 'admin.revoke', admin: actor(), revocation });
   });
   print(revocation);
   return 0;
@@ -105,7 +114,7 @@ async function unrevoke(argv: string[]): Promise<number> {
   if (!loaded) return 2;
   const removed = await withStore(loaded.config, async (store) => {
     const ok = await store.removeRevocation(id);
-    if (ok) await store.appendAudit({ time: new Date().toISOString(), event: 'admin.unrevoke', admin: actor(), revocation_id: id });
+    if (ok) await appendAudit(loaded.config, store, { time: new Date().toISOString(), event: 'admin.unrevoke', admin: actor(), revocation_id: id });
     return ok;
   });
   if (!removed) {
@@ -137,7 +146,7 @@ async function revokeSessions(argv: string[]): Promise<number> {
   const result = await revokeOlderSessions(role.arn, { region: loaded.config.aws.region, endpoint: loaded.config.aws.iam_endpoint });
   if (loaded.config.store.driver !== 'memory') {
     await withStore(loaded.config, (store) =>
-      store.appendAudit({ time: new Date().toISOString(), event: 'admin.revoke_sessions', admin: actor(), role: role.name, role_arn: role.arn, before: result.before }),
+      appendAudit(loaded.config, store, { time: new Date().toISOString(), event: 'admin.revoke_sessions', admin: actor(), role: role.name, role_arn: role.arn, before: result.before }),
     );
   }
   print({ role: role.name, role_arn: role.arn, policy: 'AWSRevokeOlderSessions', sessions_issued_before: result.before });
@@ -146,11 +155,35 @@ async function revokeSessions(argv: string[]): Promise<number> {
 
 async function audit(argv: string[]): Promise<number> {
   if (argv[0] === 'verify') {
-    const { values } = parse(argv.slice(1), { config: { type: 'string', short: 'c' }, head: { type: 'string' } });
+    const { values } = parse(argv.slice(1), {
+      config: { type: 'string', short: 'c' },
+      head: { type: 'string' },
+      checkpoints: { type: 'string', multiple: true },
+    });
     const loaded = await loadOrReport(values.config);
     if (!loaded) return 2;
-    const result = await withStore(loaded.config, (store) => verifyAuditChain(store, values.head));
+    const { audit: auditConfig } = loaded.config;
+    const keyring = loadAuditKeyring(auditConfig);
+    // The configured checkpoint file, and any file given (e.g. the logs where stderr checkpoints went).
+    const files = [...(auditConfig.checkpoints.sink === 'file' && auditConfig.checkpoints.path ? [auditConfig.checkpoints.path] : []), ...(values.checkpoints ?? [])];
+    for (const f of values.checkpoints ?? []) {
+      if (!existsSync(f)) {
+        process.stderr.write(`credbroker: --checkpoints ${f}: no such file\n`);
+        return 2;
+      }
+    }
+    const cps = await readCheckpointFiles(files);
+    const result = await withStore(loaded.config, (store) =>
+      verifyAuditChain(store, {
+        keyring,
+        checkpoints: cps.checkpoints,
+        unreadableCheckpoints: cps.unreadable,
+        ...(values.head ? { expectHead: values.head } : {}),
+      }),
+    );
     print(result);
+    for (const p of result.problems) process.stderr.write(`problem: ${p.message}\n`);
+    for (const w of result.warnings) process.stderr.write(`warning: ${w}\n`);
     return result.ok ? 0 : 1;
   }
   const { values } = parse(argv, {

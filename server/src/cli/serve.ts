@@ -1,11 +1,14 @@
 // `credbroker serve [--config F] [--port N] [--host H]`: run the broker until SIGTERM/SIGINT.
 // Wires the pieces together: the store from `store:` (shared by every replica on PostgreSQL), the
-// public listener, the admin listener when `admin.enabled`, the rotation loop when `rotation:` is
-// configured (only the replica holding the rotation lease rotates), and hot reload.
-import type express from 'express';
+// public listener (exchange, health, OpenAPI only), the metrics listener when `metrics.enabled`,
+// the admin listener when `admin.enabled`, the rotation loop when `rotation:` is configured (only
+// the replica holding the rotation lease rotates), and hot reload.
 import { z } from 'zod';
 import { createBroker, type Broker } from '../broker.js';
+import type { AdminRoute } from '../admin/app.js';
 import type { Config } from '../config/compile.js';
+import { ConfigError, loadConfigFile } from '../config/load.js';
+import { formatProblem } from '../core/problems.js';
 import { BrokerError } from '../errors.js';
 import type { IamKeys } from '../aws/iam.js';
 import { watchConfig } from '../reload.js';
@@ -13,7 +16,6 @@ import { iamKeysFromAws, startRotationLoop, type RotationLoop } from '../rotatio
 import { defaultHolder, inventory, runRotation } from '../rotation/run.js';
 import { openStore, StoreError, type Store } from '../store/index.js';
 import { loadOrReport, parse } from './args.js';
-import { formatProblem } from '../core/problems.js';
 
 const rotateInput = z
   .strictObject({
@@ -23,8 +25,8 @@ const rotateInput = z
   })
   .refine((b) => (b.users !== undefined) !== (b.all === true), { message: 'give users (one or more) or all: true' });
 
-/** GET /v1/admin/keys and POST /v1/admin/rotate: the `keys` and `rotate` commands over the admin API. */
-export function rotationRoutes(deps: { config: Config; store: Store; broker: () => Broker }): (router: express.Router) => void {
+/** GET /v1/admin/keys (read) and POST /v1/admin/rotate (operate): the `keys` and `rotate` commands over the admin API. */
+export function rotationRoutes(deps: { config: Config; store: Store; broker: () => Broker }): AdminRoute[] {
   let iam: IamKeys | undefined;
   const rotation = () => {
     const r = deps.config.rotation;
@@ -32,32 +34,65 @@ export function rotationRoutes(deps: { config: Config; store: Store; broker: () 
     iam ??= iamKeysFromAws(deps.config.aws);
     return { rotation: r, iam };
   };
-  return (router) => {
-    router.get('/keys', async (_req, res) => {
-      const { rotation: config, iam } = rotation();
-      res.json(await inventory({ config, store: deps.store, iam, logger: deps.broker().logger }));
-    });
-    router.post('/rotate', async (req, res) => {
-      const { rotation: config, iam } = rotation();
-      const body = rotateInput.safeParse(req.body ?? {});
-      if (!body.success) throw new BrokerError('ERR_BAD_REQUEST', { message: body.error.issues.map((i) => i.message).join('; ') });
-      const broker = deps.broker();
-      try {
-        // A holder of its own: if the loop of this replica is mid-run, this run is refused, not merged.
-        const report = await runRotation(
-          { config, store: deps.store, iam, audit: broker.audit, logger: broker.logger, registry: broker.metrics.registry, holder: defaultHolder() },
-          { ...(body.data.users ? { users: body.data.users } : {}), force: body.data.force === true || body.data.users !== undefined },
-        );
-        if (!report.leader) {
-          res.status(409).json({ ...report, message: 'another replica holds the rotation lock; try again later' });
-          return;
+  return [
+    {
+      method: 'GET',
+      path: '/keys',
+      access: 'read',
+      handler: async (_req, res) => {
+        const { rotation: config, iam } = rotation();
+        res.json(await inventory({ config, store: deps.store, iam, logger: deps.broker().logger }));
+      },
+    },
+    {
+      method: 'POST',
+      path: '/rotate',
+      access: 'operate',
+      handler: async (req, res) => {
+        const { rotation: config, iam } = rotation();
+        const body = rotateInput.safeParse(req.body ?? {});
+        if (!body.success) throw new BrokerError('ERR_BAD_REQUEST', { message: body.error.issues.map((i) => i.message).join('; ') });
+        const broker = deps.broker();
+        try {
+          // A holder of its own: if the loop of this replica is mid-run, this run is refused, not merged.
+          const report = await runRotation(
+            { config, store: deps.store, iam, audit: broker.audit, logger: broker.logger, registry: broker.metrics.registry, holder: defaultHolder() },
+            { ...(body.data.users ? { users: body.data.users } : {}), force: body.data.force === true || body.data.users !== undefined },
+          );
+          await broker.audit.write({
+            time: new Date().toISOString(),
+            event: 'admin.rotate',
+            request_id: req.requestId,
+            admin: req.adminName,
+            ...(body.data.users ? { users: body.data.users } : { all: true }),
+            leader: report.leader,
+            results: report.users.map((u) => ({ user: u.userName, outcome: u.outcome })),
+          });
+          if (!report.leader) {
+            res.status(409).json({ ...report, message: 'another replica holds the rotation lock; try again later' });
+            return;
+          }
+          res.json(report);
+        } catch (err) {
+          if (err instanceof StoreError && err.code === 'ERR_STORE_NOT_PERSISTENT') throw new BrokerError('ERR_BAD_REQUEST', { message: err.message });
+          throw err;
         }
-        res.json(report);
-      } catch (err) {
-        if (err instanceof StoreError && err.code === 'ERR_STORE_NOT_PERSISTENT') throw new BrokerError('ERR_BAD_REQUEST', { message: err.message });
-        throw err;
-      }
-    });
+      },
+    },
+  ];
+}
+
+/** GET /v1/admin/config/validate: the file on disk, validated as a reload would (nothing is applied). */
+export function configFileValidator(file: string) {
+  return async (): Promise<{ ok: boolean; file: string; problems: string[]; warnings: string[] }> => {
+    try {
+      const { warnings } = await loadConfigFile(file);
+      return { ok: true, file, problems: [], warnings: warnings.map(formatProblem) };
+    } catch (err) {
+      if (err instanceof ConfigError) return { ok: false, file, problems: err.problems.map(formatProblem), warnings: [] };
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { ok: false, file, problems: ['the config file does not exist'], warnings: [] };
+      throw err;
+    }
   };
 }
 
@@ -79,7 +114,14 @@ export async function main(argv: string[]): Promise<number> {
   }
   let broker: Broker | undefined;
   const extraRoutes = rotationRoutes({ config, store, broker: () => broker! });
-  broker = createBroker(config, { ops: store, admin: { extraRoutes } });
+  try {
+    broker = createBroker(config, { ops: store, admin: { extraRoutes, validateConfigFile: configFileValidator(loaded.path) } });
+  } catch (err) {
+    // E.g. the audit HMAC key cannot be read: never start without it.
+    await store.close();
+    process.stderr.write(`credbroker: ${(err as Error).message}\n`);
+    return 1;
+  }
   const { logger } = broker;
   for (const w of loaded.warnings) logger.warn({ warning: formatProblem(w) }, 'config lint warning');
   let watcher: ReturnType<typeof watchConfig> | undefined;
@@ -89,16 +131,23 @@ export async function main(argv: string[]): Promise<number> {
     await broker.start();
     const port = values.port !== undefined ? Number(values.port) : config.server.port;
     const { url } = await broker.listen(port, values.host ?? config.server.host);
+    // Every listener is up before the one line that says so (tests and operators wait for it).
+    const metricsUrl = config.metrics.enabled ? `${(await broker.listenMetrics()).url}/metrics` : undefined;
+    const adminUrl = config.admin.enabled ? (await broker.listenAdmin()).url : undefined;
     watcher = watchConfig(broker, loaded.path);
     process.on('SIGHUP', onHup);
     logger.info(
-      { url, config: loaded.path, store: config.store.driver, issuers: [...config.issuers.keys()], roles: [...config.policy.roles.keys()] },
+      {
+        url,
+        ...(metricsUrl ? { metrics_url: metricsUrl } : {}),
+        ...(adminUrl ? { admin_url: adminUrl } : {}),
+        config: loaded.path,
+        store: config.store.driver,
+        issuers: [...config.issuers.keys()],
+        roles: [...config.policy.roles.keys()],
+      },
       'credbroker listening',
     );
-    if (config.admin.enabled) {
-      const admin = await broker.listenAdmin();
-      logger.info({ admin_url: admin.url }, 'admin API listening');
-    }
     if (config.rotation) {
       rotation = startRotationLoop({
         config: config.rotation,

@@ -8,6 +8,7 @@ import { compilePolicy, type CompiledPolicy, type PolicyIssuer } from '../core/p
 import { lintPolicy } from '../core/lint.js';
 import type { Problem } from '../core/problems.js';
 import { isIP } from 'node:net';
+import { adminListenerProblem, isLoopbackHost } from '../admin/listener.js';
 
 export interface IssuerConfig {
   id: string;
@@ -35,6 +36,7 @@ export interface Config {
   audit: RawConfig['audit'];
   store: RawConfig['store'];
   admin: RawConfig['admin'];
+  metrics: RawConfig['metrics'];
   revocation: RawConfig['revocation'];
   issuers: Map<string, IssuerConfig>;
   policy: CompiledPolicy;
@@ -88,6 +90,47 @@ function issuerWarnings(issuers: Map<string, IssuerConfig>): Problem[] {
       }
     });
     if (issuer.allowInsecureHttp) warnings.push({ path: `issuers.${issuer.id}.allow_insecure_http`, message: 'http issuer allowed: for local testing only' });
+  }
+  return warnings;
+}
+
+/** The audit HMAC key: one source each, and required with the store sink unless explicitly waived. */
+function auditKeyProblems(audit: RawConfig['audit']): Problem[] {
+  const problems: Problem[] = [];
+  if (audit.hmac_key_file !== undefined && audit.hmac_key_env !== undefined) {
+    problems.push({ path: 'audit.hmac_key_env', message: 'give hmac_key_file or hmac_key_env, not both' });
+  }
+  audit.previous_hmac_keys.forEach((k, i) => {
+    if ((k.file === undefined) === (k.env === undefined)) problems.push({ path: `audit.previous_hmac_keys[${i}]`, message: 'give file or env (one of them)' });
+  });
+  const keyed = audit.hmac_key_file !== undefined || audit.hmac_key_env !== undefined;
+  if (audit.sink === 'store' && !keyed && !audit.allow_unkeyed_chain) {
+    problems.push({
+      path: 'audit.hmac_key_file',
+      message:
+        'audit.sink "store" needs an HMAC key (hmac_key_file or hmac_key_env), or anyone who can write to the database can rewrite the audit trail; set audit.allow_unkeyed_chain: true to accept that',
+    });
+  }
+  if (!keyed && audit.previous_hmac_keys.length > 0) problems.push({ path: 'audit.previous_hmac_keys', message: 'retired keys need a current key (hmac_key_file or hmac_key_env)' });
+  if (audit.checkpoints.sink === 'file' && !audit.checkpoints.path) problems.push({ path: 'audit.checkpoints.path', message: 'required when audit.checkpoints.sink is "file"' });
+  return problems;
+}
+
+function operationsWarnings(raw: RawConfig): Problem[] {
+  const warnings: Problem[] = [];
+  if (raw.audit.sink === 'store' && raw.audit.allow_unkeyed_chain && raw.audit.hmac_key_file === undefined && raw.audit.hmac_key_env === undefined) {
+    warnings.push({ path: 'audit.allow_unkeyed_chain', message: 'the audit chain is unkeyed: anyone who can write to the database can rewrite the trail undetected' });
+  }
+  if (raw.admin.enabled) {
+    raw.admin.tokens.forEach((t, i) => {
+      if (t.scopes === undefined) warnings.push({ path: `admin.tokens[${i}].scopes`, message: `not set: "${t.name}" can only read (add scopes: [operate] to revoke and rotate)` });
+    });
+    if (!isLoopbackHost(raw.admin.host) && raw.admin.allow_insecure_non_loopback) {
+      warnings.push({ path: 'admin.host', message: 'the admin API listens on a non-loopback address over plain HTTP' });
+    }
+  }
+  if (raw.metrics.enabled && !isLoopbackHost(raw.metrics.host)) {
+    warnings.push({ path: 'metrics.host', message: 'the metrics listener has no authentication and names accounts, issuers and IAM users: expose it only to the scraper' });
   }
   return warnings;
 }
@@ -155,8 +198,15 @@ export function compileConfig(
   if (raw.admin.enabled && raw.admin.port === raw.server.port && raw.admin.port !== 0) {
     problems.push({ path: 'admin.port', message: 'must differ from server.port: the admin API is never on the public listener' });
   }
+  const adminHost = raw.admin.enabled ? adminListenerProblem(raw.admin.host, raw.admin.allow_insecure_non_loopback) : undefined;
+  if (adminHost) problems.push({ path: 'admin.host', message: adminHost });
+  if (raw.metrics.enabled && raw.metrics.port !== 0) {
+    if (raw.metrics.port === raw.server.port) problems.push({ path: 'metrics.port', message: 'must differ from server.port: metrics are never on the public listener' });
+    else if (raw.admin.enabled && raw.metrics.port === raw.admin.port) problems.push({ path: 'metrics.port', message: 'must differ from admin.port' });
+  }
+  problems.push(...auditKeyProblems(raw.audit));
 
-  const warnings = [...issuerWarnings(issuers), ...lintPolicy(policy)];
+  const warnings = [...issuerWarnings(issuers), ...lintPolicy(policy), ...operationsWarnings(raw)];
   serverChecks(raw, problems, warnings);
   if (problems.length > 0) return { problems, warnings };
   const config: Config = {
@@ -167,6 +217,7 @@ export function compileConfig(
     audit: raw.audit,
     store: raw.store,
     admin: raw.admin,
+    metrics: raw.metrics,
     revocation: raw.revocation,
     issuers,
     policy,

@@ -6,6 +6,12 @@ import { z } from 'zod';
 import { rotationConfigSchema } from '../rotation/config-schema.js';
 
 const seconds = (min: number, max: number) => z.number().int().min(min).max(max);
+const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/);
+const keyId = z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/);
+
+/** Admin token scopes: `operate` includes `read`. */
+export const ADMIN_SCOPES = ['read', 'operate'] as const;
+export type AdminScope = (typeof ADMIN_SCOPES)[number];
 
 export const PRESET_NAMES = [
   'github-actions',
@@ -162,6 +168,37 @@ export const configSchema = z.strictObject({
     .strictObject({
       sink: z.enum(['stdout', 'file', 'store']).default('stdout'),
       path: z.string().optional(),
+      hmac_key_file: z
+        .string()
+        .min(1)
+        .optional()
+        .describe('File holding the HMAC key that chains audit records in the store (at least 32 characters, e.g. `openssl rand -base64 48`). The database never holds it.'),
+      hmac_key_env: envName.optional().describe('Environment variable holding the HMAC key (instead of hmac_key_file).'),
+      hmac_key_id: keyId.optional().describe('Id recorded with each row; default derived from the key (a fingerprint, not the key).'),
+      previous_hmac_keys: z
+        .array(
+          z.strictObject({
+            id: keyId.optional().describe('The id the rows name; default derived from the key.'),
+            file: z.string().min(1).optional(),
+            env: envName.optional(),
+          }),
+        )
+        .default([])
+        .describe('Retired keys, kept to verify rows written before a key rotation. Never used to write.'),
+      allow_unkeyed_chain: z
+        .boolean()
+        .default(false)
+        .describe('Accept audit.sink "store" without an HMAC key: anyone who can write to the database can then rewrite the trail. Off: the broker refuses to start.'),
+      checkpoints: z
+        .strictObject({
+          sink: z
+            .enum(['stderr', 'stdout', 'file'])
+            .default('stderr')
+            .describe('Where signed checkpoints of the chain head go: somewhere the database writer cannot write (the log stream, or a file).'),
+          path: z.string().optional().describe('Append-only file for checkpoints (sink "file").'),
+          interval_seconds: z.number().int().min(5).max(3600).default(60).describe('A checkpoint is written when the head moved, at most this often; also at start and at shutdown.'),
+        })
+        .prefault({}),
     })
     .prefault({}),
   store: z
@@ -181,14 +218,30 @@ export const configSchema = z.strictObject({
         .min(1)
         .optional()
         .describe('PEM CA certificates: the admin listener then requires a client certificate they signed (mutual TLS). Needs server.tls.'),
+      allow_insecure_non_loopback: z
+        .boolean()
+        .default(false)
+        .describe('Without server.tls the admin listener speaks plain HTTP: a host other than loopback is then refused unless this is true (and the broker warns at start).'),
       tokens: z
         .array(
           z.strictObject({
             name: z.string().min(1).describe('Who holds this token (recorded in the audit trail).'),
             sha256: z.string().regex(/^[0-9a-f]{64}$/).describe('SHA-256 (hex) of the bearer token; the token itself is never in the config.'),
+            scopes: z
+              .array(z.enum(ADMIN_SCOPES))
+              .min(1)
+              .optional()
+              .describe('read: every read-only route. operate: also revoke, unrevoke, revoke sessions, rotate. Default [read].'),
           }),
         )
         .default([]),
+    })
+    .prefault({}),
+  metrics: z
+    .strictObject({
+      enabled: z.boolean().default(true).describe('Serve Prometheus metrics on their own listener (never on the public one).'),
+      host: z.string().default('127.0.0.1').describe('Bind address; metrics name accounts, issuers and IAM users: keep it private.'),
+      port: z.number().int().min(0).max(65_535).default(8082),
     })
     .prefault({}),
   revocation: z

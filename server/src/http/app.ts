@@ -84,10 +84,6 @@ export function createApp(deps: AppDeps): express.Express {
     const r = deps.ready();
     res.status(r.ready ? 200 : 503).json({ status: r.ready ? 'ready' : 'not ready', issuers: r.issuers });
   });
-  app.get('/metrics', async (_req, res) => {
-    res.set('Content-Type', deps.metrics.registry.contentType);
-    res.send(await deps.metrics.registry.metrics());
-  });
   app.get('/openapi.json', (_req, res) => {
     res.json(OPENAPI_DOCUMENT);
   });
@@ -125,12 +121,18 @@ export function createApp(deps: AppDeps): express.Express {
         clientIp: req.ip,
         signal: timeout,
       });
+      let settled = false;
+      running.then(
+        () => (settled = true),
+        () => (settled = true),
+      );
       const result = await Promise.race([
         running,
         new Promise<never>((_, reject) =>
           timeout.addEventListener(
             'abort',
             () => {
+              if (settled) return; // answered in time: the timer firing later means nothing
               // The caller gets 503 now. The exchange stops at its next step; if it was already
               // writing its allow record, say in the trail that nobody received those credentials.
               running.then((late) => auditUndelivered(deps, req.requestId, late), () => undefined);
@@ -151,7 +153,7 @@ export function createApp(deps: AppDeps): express.Express {
     res.set('Allow', methods);
     next(new BrokerError('ERR_METHOD_NOT_ALLOWED'));
   };
-  app.all(['/healthz', '/readyz', '/metrics', '/openapi.json'], allow('GET, HEAD'));
+  app.all(['/healthz', '/readyz', '/openapi.json'], allow('GET, HEAD'));
   app.all('/v1/credentials', allow('POST'));
   app.use((_req, _res, next) => next(new BrokerError('ERR_NOT_FOUND')));
 

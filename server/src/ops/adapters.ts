@@ -2,6 +2,7 @@
 // limiter's counters.
 import type { Store as RateLimitStore, Options as RateLimitOptions } from 'express-rate-limit';
 import type { AuditRecord, AuditSink } from '../audit/types.js';
+import type { Keyring } from '../core/audit-chain.js';
 import type { ReplayLedger } from '../replay/ledger.js';
 import type { RateLimitStoreFactory } from '../http/rate-limit.js';
 import type { AuditStore, CounterStore, TokenLedgerStore } from './types.js';
@@ -16,14 +17,18 @@ export class StoreReplayLedger implements ReplayLedger {
   }
 }
 
-/** Audit records go into the hash chain; `also` (e.g. stdout) gets a copy for log shipping. */
+/**
+ * Audit records go into the hash chain, keyed with the keyring's current key (legacy unkeyed rows
+ * without one); `also` (e.g. stdout) gets a copy for log shipping.
+ */
 export class StoreAuditSink implements AuditSink {
   constructor(
     private readonly store: AuditStore,
+    private readonly keyring?: Keyring,
     private readonly also?: AuditSink,
   ) {}
   async write(record: AuditRecord): Promise<void> {
-    await this.store.appendAudit(record);
+    await this.store.appendAudit(record, this.keyring?.current);
     await this.also?.write(record);
   }
 }

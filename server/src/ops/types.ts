@@ -2,7 +2,7 @@
 // revocations, the hash-chained audit trail, and rate-limit counters. Implemented in memory (one
 // replica, tests), SQLite (embedded default) and PostgreSQL (several replicas).
 import type { AuditRecord } from '../audit/types.js';
-import type { ChainedRecord } from '../core/audit-chain.js';
+import type { ChainedRecord, ChainKey } from '../core/audit-chain.js';
 import type { Revocation } from '../core/revocation.js';
 
 export interface TokenLedgerStore {
@@ -34,8 +34,14 @@ export interface AuditQuery {
 }
 
 export interface AuditStore {
-  /** Appends a record to the chain atomically (seq and prev hash assigned under a lock). */
-  appendAudit(record: AuditRecord): Promise<ChainedRecord>;
+  /**
+   * Appends a record to the chain atomically (seq and prev hash assigned under a lock), chained
+   * with HMAC under `key`. Without a key the row is a legacy SHA-256 row, refused (ERR_STORE_AUDIT_KEY_REQUIRED)
+   * once the chain holds keyed rows: a process without the key must not downgrade the chain.
+   */
+  appendAudit(record: AuditRecord, key?: ChainKey): Promise<ChainedRecord>;
+  /** The newest record's seq and hash (0 and the genesis hash when the chain is empty). */
+  auditHead(): Promise<{ seq: number; hash: string }>;
   queryAudit(q: AuditQuery): Promise<ChainedRecord[]>;
   /** Records with seq > afterSeq in ascending order, for verification in batches. */
   scanAudit(afterSeq: number, limit: number): Promise<ChainedRecord[]>;

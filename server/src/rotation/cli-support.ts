@@ -7,6 +7,7 @@ import { MemoryStore } from '../store/memory.js';
 import { openStore, StoreError, type Store } from '../store/index.js';
 import type { RotationConfig } from './config-schema.js';
 import { StoreAuditSink } from '../ops/adapters.js';
+import { loadAuditKeyring } from '../audit/keys.js';
 import type { AuditStore } from '../ops/types.js';
 
 export class UsageError extends Error {
@@ -34,7 +35,7 @@ export async function openStoreForRead(config: Config): Promise<Store> {
 /** JSON lines per `audit:` config. In the CLI the stdout sink writes to stderr: stdout carries the report. */
 export function cliAuditSink(audit: Config['audit'], store?: AuditStore): AuditSink {
   // With audit.sink "store", CLI rotations join the same hash chain as the broker's records.
-  if (audit.sink === 'store' && store) return new StoreAuditSink(store);
+  if (audit.sink === 'store' && store) return new StoreAuditSink(store, loadAuditKeyring(audit));
   return {
     async write(record: AuditRecord) {
       const line = `${JSON.stringify(record)}\n`;

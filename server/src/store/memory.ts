@@ -1,11 +1,11 @@
 // In-memory store: one process, and tests. Same semantics as the SQL drivers. Rotation refuses to
 // run on it (a crash would forget which key was being rolled out); see assertPersistentStore.
 import type { AuditRecord } from '../audit/types.js';
-import { chainHash, GENESIS_HASH, type ChainedRecord } from '../core/audit-chain.js';
+import { chainHash, GENESIS_HASH, type ChainKey, type ChainedRecord } from '../core/audit-chain.js';
 import type { Revocation } from '../core/revocation.js';
 import type { AuditQuery } from '../ops/types.js';
 import { matchesAuditQuery } from '../ops/audit-query.js';
-import { StoreError, type Lease, type RotationState, type Store } from './types.js';
+import { StoreError, auditKeyRequired, type Lease, type RotationState, type Store } from './types.js';
 
 export class MemoryStore implements Store {
   readonly driver = 'memory' as const;
@@ -106,14 +106,19 @@ export class MemoryStore implements Store {
 
   // --- hash-chained audit
 
-  async appendAudit(record: AuditRecord): Promise<ChainedRecord> {
+  async appendAudit(record: AuditRecord, key?: ChainKey): Promise<ChainedRecord> {
     const prev = this.audit.at(-1);
+    if (!key && prev?.keyId) throw auditKeyRequired();
     const seq = (prev?.seq ?? 0) + 1;
     const prevHash = prev?.hash ?? GENESIS_HASH;
     const stored = JSON.parse(JSON.stringify(record)) as Record<string, unknown>;
-    const row = { seq, prevHash, hash: chainHash(seq, prevHash, stored), record: stored };
+    const row: ChainedRecord = { seq, prevHash, hash: chainHash(seq, prevHash, stored, key), keyId: key?.id ?? null, record: stored };
     this.audit.push(row);
     return structuredClone(row);
+  }
+  async auditHead(): Promise<{ seq: number; hash: string }> {
+    const last = this.audit.at(-1);
+    return last ? { seq: last.seq, hash: last.hash } : { seq: 0, hash: GENESIS_HASH };
   }
   async queryAudit(q: AuditQuery): Promise<ChainedRecord[]> {
     return this.audit.filter((r) => matchesAuditQuery(r.record, q)).slice(-(q.limit ?? 100));

@@ -1,7 +1,8 @@
 // Versioned schema migrations. Each driver has its own ordered list (SQL dialects differ); a
 // migration is never edited once released — append a new one. Both lists describe the same tables:
 // rotation state, leases, the one-time token ledger, revocations (with a version counter replicas
-// poll), the hash-chained audit trail (with a chain-head row) and rate-limit counters.
+// poll), the hash-chained audit trail (with a chain-head row; rows name the HMAC key that chained
+// them, null for legacy unkeyed rows) and rate-limit counters.
 import { StoreError } from './types.js';
 
 export interface Migration {
@@ -96,6 +97,14 @@ export const SQLITE_MIGRATIONS: readonly Migration[] = [
         reset_at INTEGER NOT NULL      -- epoch milliseconds: end of the fixed window
       );
       CREATE INDEX rate_counters_reset ON rate_counters (reset_at);
+    `,
+  },
+  {
+    version: 7,
+    name: 'audit_key_id',
+    sql: `
+      -- The id of the HMAC key that produced hash (never the key); NULL: a legacy SHA-256 row.
+      ALTER TABLE audit_chain ADD COLUMN key_id TEXT;
     `,
   },
 ];
@@ -198,6 +207,14 @@ export const POSTGRES_MIGRATIONS: readonly Migration[] = [
         reset_at BIGINT NOT NULL
       );
       CREATE INDEX rate_counters_reset ON rate_counters (reset_at);
+    `,
+  },
+  {
+    version: 7,
+    name: 'audit_key_id',
+    sql: `
+      -- The id of the HMAC key that produced hash (never the key); NULL: a legacy SHA-256 row.
+      ALTER TABLE audit_chain ADD COLUMN key_id TEXT;
     `,
   },
 ];

@@ -15,12 +15,12 @@
 //   and is refused.
 import pg from 'pg';
 import type { AuditRecord } from '../audit/types.js';
-import { chainHash, type ChainedRecord } from '../core/audit-chain.js';
+import { chainHash, GENESIS_HASH, type ChainKey, type ChainedRecord } from '../core/audit-chain.js';
 import type { Revocation } from '../core/revocation.js';
 import type { AuditQuery } from '../ops/types.js';
 import { auditColumns, auditWhere } from './audit-rows.js';
 import { POSTGRES_MIGRATIONS, assertMigrationList, checkAppliedMigrations, type Migration } from './migrations.js';
-import { StoreError, type Lease, type RotationState, type Store } from './types.js';
+import { StoreError, auditKeyRequired, type Lease, type RotationState, type Store } from './types.js';
 
 export interface PostgresStoreOptions {
   /** Clock for lease expiry (epoch ms); tests freeze it. Default: the database clock. */
@@ -251,22 +251,33 @@ export class PostgresStore implements Store {
 
   // --- hash-chained audit
 
-  async appendAudit(input: AuditRecord): Promise<ChainedRecord> {
+  async appendAudit(input: AuditRecord, key?: ChainKey): Promise<ChainedRecord> {
     const cols = auditColumns(input);
     return this.tx(async (c) => {
       // The head row lock makes appends from every replica take turns.
       const head = (await c.query<{ seq: string; hash: string }>('SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE')).rows[0]!;
+      if (!key) {
+        const last = (await c.query<{ key_id: string | null }>('SELECT key_id FROM audit_chain WHERE seq = $1', [head.seq])).rows[0];
+        if (last?.key_id) throw auditKeyRequired();
+      }
       const seq = Number(head.seq) + 1;
       const prevHash = head.hash;
-      const hash = chainHash(seq, prevHash, cols.record);
+      const hash = chainHash(seq, prevHash, cols.record, key);
+      const keyId = key?.id ?? null;
       await c.query(
-        `INSERT INTO audit_chain (seq, prev_hash, hash, time, event, subject, role, decision, record)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-        [seq, prevHash, hash, cols.timeMs === null ? null : new Date(cols.timeMs), cols.event, cols.subject, cols.role, cols.decision, cols.json],
+        `INSERT INTO audit_chain (seq, prev_hash, hash, key_id, time, event, subject, role, decision, record)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+        [seq, prevHash, hash, keyId, cols.timeMs === null ? null : new Date(cols.timeMs), cols.event, cols.subject, cols.role, cols.decision, cols.json],
       );
       await c.query('UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1', [seq, hash]);
-      return { seq, prevHash, hash, record: cols.record };
+      return { seq, prevHash, hash, keyId, record: cols.record };
     });
+  }
+
+  /** The newest row of the table itself (not audit_head): what a verifier will read. */
+  async auditHead(): Promise<{ seq: number; hash: string }> {
+    const { rows } = await this.pool.query<{ seq: string; hash: string }>('SELECT seq, hash FROM audit_chain ORDER BY seq DESC LIMIT 1');
+    return rows[0] ? { seq: Number(rows[0].seq), hash: rows[0].hash } : { seq: 0, hash: GENESIS_HASH };
   }
 
   async queryAudit(q: AuditQuery): Promise<ChainedRecord[]> {
@@ -274,7 +285,7 @@ export class PostgresStore implements Store {
     const where = auditWhere(q, (v) => `$${params.push(v)}`, 'time', (d) => d);
     params.push(q.limit ?? 100);
     const { rows } = await this.pool.query<AuditRow>(
-      `SELECT seq, prev_hash, hash, record::text AS record FROM audit_chain ${where} ORDER BY seq DESC LIMIT $${params.length}`,
+      `SELECT seq, prev_hash, hash, key_id, record::text AS record FROM audit_chain ${where} ORDER BY seq DESC LIMIT $${params.length}`,
       params,
     );
     return rows.reverse().map(chained);
@@ -282,7 +293,7 @@ export class PostgresStore implements Store {
 
   async scanAudit(afterSeq: number, limit: number): Promise<ChainedRecord[]> {
     const { rows } = await this.pool.query<AuditRow>(
-      'SELECT seq, prev_hash, hash, record::text AS record FROM audit_chain WHERE seq > $1 ORDER BY seq LIMIT $2',
+      'SELECT seq, prev_hash, hash, key_id, record::text AS record FROM audit_chain WHERE seq > $1 ORDER BY seq LIMIT $2',
       [afterSeq, limit],
     );
     return rows.map(chained);
@@ -319,6 +330,7 @@ interface AuditRow {
   seq: string;
   prev_hash: string;
   hash: string;
+  key_id: string | null;
   record: string;
 }
 
@@ -326,5 +338,6 @@ const chained = (r: AuditRow): ChainedRecord => ({
   seq: Number(r.seq),
   prevHash: r.prev_hash,
   hash: r.hash,
+  keyId: r.key_id,
   record: JSON.parse(r.record) as Record<string, unknown>,
 });

@@ -4,12 +4,12 @@
 import Database from 'better-sqlite3';
 import { chmodSync, existsSync } from 'node:fs';
 import type { AuditRecord } from '../audit/types.js';
-import { chainHash, GENESIS_HASH, type ChainedRecord } from '../core/audit-chain.js';
+import { chainHash, GENESIS_HASH, type ChainKey, type ChainedRecord } from '../core/audit-chain.js';
 import type { Revocation } from '../core/revocation.js';
 import type { AuditQuery } from '../ops/types.js';
 import { auditColumns, auditWhere } from './audit-rows.js';
 import { SQLITE_MIGRATIONS, assertMigrationList, checkAppliedMigrations, type Migration } from './migrations.js';
-import { StoreError, type Lease, type RotationState, type Store } from './types.js';
+import { StoreError, auditKeyRequired, type Lease, type RotationState, type Store } from './types.js';
 
 type Db = Database.Database;
 
@@ -222,37 +222,47 @@ export class SqliteStore implements Store {
   }
 
   // --- hash-chained audit: an immediate transaction holds SQLite's write lock across
-  // read-head / insert, so processes sharing the file never fork the chain.
+  // read-head / insert, so processes sharing the file never fork the chain. The HMAC key is
+  // handed in per append and never stored.
 
-  async appendAudit(input: AuditRecord): Promise<ChainedRecord> {
+  async appendAudit(input: AuditRecord, key?: ChainKey): Promise<ChainedRecord> {
     const cols = auditColumns(input);
     const append = this.db.transaction((): ChainedRecord => {
-      const head = this.db.prepare('SELECT seq, hash FROM audit_chain ORDER BY seq DESC LIMIT 1').get() as { seq: number; hash: string } | undefined;
+      const head = this.db.prepare('SELECT seq, hash, key_id FROM audit_chain ORDER BY seq DESC LIMIT 1').get() as
+        | { seq: number; hash: string; key_id: string | null }
+        | undefined;
+      if (!key && head?.key_id) throw auditKeyRequired();
       const seq = (head?.seq ?? 0) + 1;
       const prevHash = head?.hash ?? GENESIS_HASH;
-      const hash = chainHash(seq, prevHash, cols.record);
+      const hash = chainHash(seq, prevHash, cols.record, key);
+      const keyId = key?.id ?? null;
       this.db
         .prepare(
-          `INSERT INTO audit_chain (seq, prev_hash, hash, time_ms, event, subject, role, decision, record)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+          `INSERT INTO audit_chain (seq, prev_hash, hash, key_id, time_ms, event, subject, role, decision, record)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         )
-        .run(seq, prevHash, hash, cols.timeMs, cols.event, cols.subject, cols.role, cols.decision, cols.json);
-      return { seq, prevHash, hash, record: cols.record };
+        .run(seq, prevHash, hash, keyId, cols.timeMs, cols.event, cols.subject, cols.role, cols.decision, cols.json);
+      return { seq, prevHash, hash, keyId, record: cols.record };
     });
     return append.immediate();
+  }
+
+  async auditHead(): Promise<{ seq: number; hash: string }> {
+    const head = this.db.prepare('SELECT seq, hash FROM audit_chain ORDER BY seq DESC LIMIT 1').get() as { seq: number; hash: string } | undefined;
+    return head ?? { seq: 0, hash: GENESIS_HASH };
   }
 
   async queryAudit(q: AuditQuery): Promise<ChainedRecord[]> {
     const params: unknown[] = [];
     const where = auditWhere(q, (v) => (params.push(v), '?'), 'time_ms', (d) => d.getTime());
     const rows = this.db
-      .prepare(`SELECT seq, prev_hash, hash, record FROM audit_chain ${where} ORDER BY seq DESC LIMIT ?`)
+      .prepare(`SELECT seq, prev_hash, hash, key_id, record FROM audit_chain ${where} ORDER BY seq DESC LIMIT ?`)
       .all(...params, q.limit ?? 100) as AuditRow[];
     return rows.reverse().map(chained);
   }
 
   async scanAudit(afterSeq: number, limit: number): Promise<ChainedRecord[]> {
-    const rows = this.db.prepare('SELECT seq, prev_hash, hash, record FROM audit_chain WHERE seq > ? ORDER BY seq LIMIT ?').all(afterSeq, limit) as AuditRow[];
+    const rows = this.db.prepare('SELECT seq, prev_hash, hash, key_id, record FROM audit_chain WHERE seq > ? ORDER BY seq LIMIT ?').all(afterSeq, limit) as AuditRow[];
     return rows.map(chained);
   }
 
@@ -289,7 +299,14 @@ interface AuditRow {
   seq: number;
   prev_hash: string;
   hash: string;
+  key_id: string | null;
   record: string;
 }
 
-const chained = (r: AuditRow): ChainedRecord => ({ seq: r.seq, prevHash: r.prev_hash, hash: r.hash, record: JSON.parse(r.record) as Record<string, unknown> });
+const chained = (r: AuditRow): ChainedRecord => ({
+  seq: r.seq,
+  prevHash: r.prev_hash,
+  hash: r.hash,
+  keyId: r.key_id,
+  record: JSON.parse(r.record) as Record<string, unknown>,
+});

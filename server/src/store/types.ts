@@ -78,7 +78,8 @@ export type StoreErrorCode =
   | 'ERR_STORE_MIGRATION_CHANGED'
   | 'ERR_STORE_MIGRATION_FAILED'
   | 'ERR_STORE_UNAVAILABLE'
-  | 'ERR_STORE_NOT_PERSISTENT';
+  | 'ERR_STORE_NOT_PERSISTENT'
+  | 'ERR_STORE_AUDIT_KEY_REQUIRED';
 
 export class StoreError extends Error {
   override readonly name = 'StoreError';
@@ -89,6 +90,14 @@ export class StoreError extends Error {
   ) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
   }
+}
+
+/** Thrown by appendAudit without a key once the chain holds keyed rows. */
+export function auditKeyRequired(): StoreError {
+  return new StoreError(
+    'ERR_STORE_AUDIT_KEY_REQUIRED',
+    'the audit chain is keyed and this process has no audit HMAC key (audit.hmac_key_file or audit.hmac_key_env): refusing to append an unkeyed record',
+  );
 }
 
 export function emptyRotationState(userName: string, now: Date): RotationState {
