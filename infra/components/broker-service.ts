@@ -178,7 +178,7 @@ export class BrokerService extends pulumi.ComponentResource {
                 configSecretArn,
                 configSha256: sha256(text),
                 databaseSecretArn,
-                admin: s.admin.enabled ? { tokenHashesSecretArn: s.admin.tokenHashesSecretArn!, tokenNames: s.admin.tokenNames } : undefined,
+                admin: s.admin.enabled ? { tokenHashesSecretArn: s.admin.tokenHashesSecretArn!, tokenNames: s.admin.tokens.map((t) => t.name) } : undefined,
                 auditHmacKeySecretArn: s.audit.hmacKeySecretArn,
                 stopTimeoutSeconds: s.tasks.stopTimeoutSeconds,
               }),

@@ -42,13 +42,18 @@ export function brokerServiceConfig(i: ServiceConfigInput): Record<string, unkno
     server: { ...own.server, host: '0.0.0.0', port: PORTS.public, trust_proxy: i.service.loadBalancer.trustProxyHops },
     aws: { region: i.region, ...own.aws },
     store: { driver: 'postgres', postgres_url: postgresUrl(i.database.address, i.database.port) },
-    audit: { sink: 'store' },
+    // Hash-chained in the database, keyed with a secret the database never holds; signed
+    // checkpoints of the chain head go to the log stream (CloudWatch), out of the database's reach.
+    audit: { sink: 'store', hmac_key_env: SECRET_ENV.auditHmacKey },
     admin: admin.enabled
       ? {
           enabled: true,
+          // Plain HTTP inside the VPC: only the internal load balancer's security group reaches this
+          // port, and that load balancer terminates TLS. The broker says so at every start.
           host: '0.0.0.0',
+          allow_insecure_non_loopback: true,
           port: PORTS.admin,
-          tokens: admin.tokenNames.map((name) => ({ name, sha256: `\${${tokenEnvName(name)}}` })),
+          tokens: admin.tokens.map((t) => ({ name: t.name, sha256: `\${${tokenEnvName(t.name)}}`, scopes: t.scopes })),
         }
       : { enabled: false },
     roles: i.roles,

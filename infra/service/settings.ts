@@ -112,7 +112,10 @@ const serviceSchema = z.strictObject({
       allowedCidrs: z.array(cidr).default([]),
       allowedSecurityGroupIds: z.array(z.string()).default([]),
       tokenHashesSecretArn: z.string().optional().describe('Secrets Manager secret: JSON {name: sha256 hex of the token}.'),
-      tokenNames: z.array(z.string()).default([]),
+      tokens: z
+        .array(z.strictObject({ name: z.string(), scopes: z.array(z.enum(['read', 'operate'])).min(1).default(['read']) }))
+        .default([])
+        .describe('Admin tokens by name; their hashes are the keys of tokenHashesSecretArn. read, or operate (revoke, rotate).'),
     })
     .prefault({}),
   audit: z
@@ -195,15 +198,17 @@ export function checkServiceSettings(s: ServiceSettings, problems: string[], rol
       add(`admin.allowedCidrs[${i}]`, !CIDR_RE.test(c) ? 'expected an IPv4 CIDR' : isPublic(c) ? 'the admin API is never open to everyone' : undefined),
     );
     if (a.tokenHashesSecretArn === undefined) add('admin.tokenHashesSecretArn', 'required when the admin API is enabled');
-    if (a.tokenNames.length === 0) add('admin.tokenNames', 'at least one admin token name');
+    if (a.tokens.length === 0) add('admin.tokens', 'at least one admin token');
   }
   if (a.tokenHashesSecretArn !== undefined) add('admin.tokenHashesSecretArn', SECRET_ARN_RE.test(a.tokenHashesSecretArn) ? undefined : 'expected a full Secrets Manager secret ARN');
-  a.tokenNames.forEach((name, i) => add(`admin.tokenNames[${i}]`, TOKEN_NAME_RE.test(name) ? undefined : 'expected 1–64 of [A-Za-z0-9_-]'));
-  const folded = a.tokenNames.map(tokenEnvName);
+  const names = a.tokens.map((t) => t.name);
+  names.forEach((name, i) => add(`admin.tokens[${i}].name`, TOKEN_NAME_RE.test(name) ? undefined : 'expected 1–64 of [A-Za-z0-9_-]'));
+  const folded = names.map(tokenEnvName);
   folded.forEach((e, i) => {
-    if (folded.indexOf(e) !== i) add(`admin.tokenNames[${i}]`, `"${a.tokenNames[i]}" and "${a.tokenNames[folded.indexOf(e)]}" name the same variable`);
+    if (folded.indexOf(e) !== i) add(`admin.tokens[${i}].name`, `"${names[i]}" and "${names[folded.indexOf(e)]}" name the same variable`);
   });
-  if (s.audit.hmacKeySecretArn !== undefined) add('audit.hmacKeySecretArn', SECRET_ARN_RE.test(s.audit.hmacKeySecretArn) ? undefined : 'expected a full Secrets Manager secret ARN');
+  if (s.audit.hmacKeySecretArn === undefined) add('audit.hmacKeySecretArn', 'required: the key of the audit chain (audit.hmac_key_env), from Secrets Manager');
+  else add('audit.hmacKeySecretArn', SECRET_ARN_RE.test(s.audit.hmacKeySecretArn) ? undefined : 'expected a full Secrets Manager secret ARN');
 
   const bc = s.brokerConfig;
   for (const key of STACK_OWNED_KEYS) {

@@ -96,10 +96,11 @@ describe('deploy/kubernetes', () => {
     const text: string = manifests.configmap!.data['config.yaml'];
     const placeholders = [...text.matchAll(/\$\{([A-Z0-9_]+)\}/g)].map((m) => m[1]!);
     expect(placeholders.length).toBeGreaterThan(0);
-    for (const name of placeholders) expect(Object.keys(manifests.secret!.stringData)).toContain(name);
+    const hmacEnv = (parse(text) as { audit: { hmac_key_env: string } }).audit.hmac_key_env;
+    for (const name of [...placeholders, hmacEnv]) expect(Object.keys(manifests.secret!.stringData)).toContain(name);
     const file = path.join(mkdtempSync(path.join(tmpdir(), 'credbroker-k8s-')), 'config.yaml');
     writeFileSync(file, text);
-    const env = Object.fromEntries(placeholders.map((n) => [n, 'c'.repeat(64)]));
+    const env = Object.fromEntries([...placeholders, hmacEnv].map((n) => [n, 'c'.repeat(64)]));
     const r = spawnSync(process.execPath, ['--import', 'tsx', 'server/src/cli.ts', 'config', 'validate', '--config', file], {
       encoding: 'utf8',
       timeout: 60_000,

@@ -90,7 +90,12 @@ describe('tasks', () => {
     const [config, broker] = containers();
     const plain = [...config!.environment, ...broker!.environment].map((e: { name: string }) => e.name);
     expect(plain.sort()).toEqual(['CREDBROKER_CONFIG_SHA256', 'CREDBROKER_CONFIG_SHA256', 'CREDBROKER_HEALTHCHECK_URL']);
-    expect(broker!.secrets.map((s: { name: string }) => s.name).sort()).toEqual(['CREDBROKER_ADMIN_TOKEN_SHA256_ALICE', 'CREDBROKER_ADMIN_TOKEN_SHA256_BOB', 'PGPASSWORD']);
+    expect(broker!.secrets.map((s: { name: string }) => s.name).sort()).toEqual([
+      'CREDBROKER_ADMIN_TOKEN_SHA256_ALICE',
+      'CREDBROKER_ADMIN_TOKEN_SHA256_BOB',
+      'CREDBROKER_AUDIT_HMAC_KEY',
+      'PGPASSWORD',
+    ]);
     for (const s of [...config!.secrets, ...broker!.secrets]) expect(s.valueFrom).toMatch(/^arn:aws:secretsmanager:/);
     expect(broker!.secrets.find((s: { name: string }) => s.name === 'PGPASSWORD').valueFrom).toMatch(/:secret:rds!db-.*:password::$/);
   });
@@ -240,9 +245,11 @@ describe('the broker config the stack writes', () => {
     const r = spawnSync(process.execPath, ['--import', 'tsx', 'server/src/cli.ts', 'config', 'validate', '--config', file], {
       encoding: 'utf8',
       timeout: 60_000,
-      env: { ...process.env, CREDBROKER_ADMIN_TOKEN_SHA256_ALICE: hash, CREDBROKER_ADMIN_TOKEN_SHA256_BOB: hash },
+      env: { ...process.env, CREDBROKER_ADMIN_TOKEN_SHA256_ALICE: hash, CREDBROKER_ADMIN_TOKEN_SHA256_BOB: hash, CREDBROKER_AUDIT_HMAC_KEY: 'k'.repeat(48) },
     });
-    expect(r.stderr).toBe('');
+    // One warning, on purpose: the admin listener is plain HTTP inside the VPC (the internal
+    // load balancer terminates TLS and only it can reach the port), and the broker says so.
+    expect(r.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^warning: admin\.host: the admin API listens on a non-loopback address over plain HTTP/)]);
     expect(r.stdout).toMatch(/^ok: .*config\.yaml: 1 issuer\(s\), 2 role\(s\), 2 binding\(s\)/);
     expect(r.status).toBe(0);
   });
@@ -256,10 +263,11 @@ describe('the broker config the stack writes', () => {
     expect(config().admin).toEqual({
       enabled: true,
       host: '0.0.0.0',
+      allow_insecure_non_loopback: true, // behind the internal ALB, which only the admin networks reach
       port: 8081,
       tokens: [
-        { name: 'alice', sha256: '${CREDBROKER_ADMIN_TOKEN_SHA256_ALICE}' },
-        { name: 'bob', sha256: '${CREDBROKER_ADMIN_TOKEN_SHA256_BOB}' },
+        { name: 'alice', sha256: '${CREDBROKER_ADMIN_TOKEN_SHA256_ALICE}', scopes: ['operate'] },
+        { name: 'bob', sha256: '${CREDBROKER_ADMIN_TOKEN_SHA256_BOB}', scopes: ['read'] },
       ],
     });
   });
@@ -269,7 +277,7 @@ describe('the broker config the stack writes', () => {
       driver: 'postgres',
       postgres_url: 'postgres://credbroker@broker-service-db.c0ffee.us-east-1.rds.amazonaws.com:5432/credbroker?sslmode=verify-full&sslrootcert=/opt/credbroker/certs/rds-ca-bundle.pem',
     });
-    expect(config().audit).toMatchObject({ sink: 'store' });
+    expect(config().audit).toEqual({ sink: 'store', hmac_key_env: 'CREDBROKER_AUDIT_HMAC_KEY' });
   });
 
   it('is kept in Secrets Manager, and the service URL is HTTPS', () => {

@@ -16,6 +16,7 @@ beforeAll(async () => {
       domainName: 'credbroker.example.com',
       certificateArn: 'arn:aws:acm:us-east-1:111111111111:certificate/abc-123',
       ecr: { create: true, keepImages: 10 },
+      audit: { hmacKeySecretArn: 'arn:aws:secretsmanager:us-east-1:111111111111:secret:credbroker/audit-hmac-key-Ab12Cd' },
       brokerConfig: { issuers: { github: { preset: 'github-actions', audiences: ['https://credbroker.example.com'] } } },
     },
   });

@@ -10,6 +10,7 @@ const service = {
   domainName: 'credbroker.example.com',
   certificateArn: 'arn:aws:acm:us-east-1:111111111111:certificate/abc-123',
   image: { repository: '111111111111.dkr.ecr.us-east-1.amazonaws.com/credbroker', digest: DIGEST },
+  audit: { hmacKeySecretArn: 'arn:aws:secretsmanager:us-east-1:111111111111:secret:credbroker/audit-hmac-key-Ab12Cd' },
   brokerConfig: { issuers: { github: { preset: 'github-actions', audiences: ['https://credbroker.example.com'] } } },
 };
 
@@ -43,7 +44,7 @@ describe('service settings', () => {
         network: { vpcId: 'vpc-1' },
         tasks: { min: 2, desired: 3, max: 2, cpu: 512, memory: 512 },
         logs: { retentionDays: 10 },
-        admin: { enabled: true, allowedCidrs: ['0.0.0.0/0'], tokenNames: ['ops team'] },
+        admin: { enabled: true, allowedCidrs: ['0.0.0.0/0'], tokens: [{ name: 'ops team' }] },
         brokerConfig: { roles: {}, store: { driver: 'memory' }, server: { port: 9000 } },
       },
     });
@@ -60,7 +61,8 @@ describe('service settings', () => {
       'service.admin.certificateArn: required when the admin API is enabled',
       'service.admin.allowedCidrs[0]: the admin API is never open to everyone',
       'service.admin.tokenHashesSecretArn: required when the admin API is enabled',
-      'service.admin.tokenNames[0]: expected 1–64 of [A-Za-z0-9_-]',
+      'service.admin.tokens[0].name: expected 1–64 of [A-Za-z0-9_-]',
+      'service.audit.hmacKeySecretArn: required: the key of the audit chain (audit.hmac_key_env), from Secrets Manager',
       'service.brokerConfig.roles: is written by the stack',
       'service.brokerConfig.store: is written by the stack',
       'service.brokerConfig.server.port: is written by the stack',

@@ -125,7 +125,7 @@ function operationsWarnings(raw: RawConfig): Problem[] {
     raw.admin.tokens.forEach((t, i) => {
       if (t.scopes === undefined) warnings.push({ path: `admin.tokens[${i}].scopes`, message: `not set: "${t.name}" can only read (add scopes: [operate] to revoke and rotate)` });
     });
-    if (!isLoopbackHost(raw.admin.host) && raw.admin.allow_insecure_non_loopback) {
+    if (!isLoopbackHost(raw.admin.host) && raw.admin.allow_insecure_non_loopback && !raw.server.tls) {
       warnings.push({ path: 'admin.host', message: 'the admin API listens on a non-loopback address over plain HTTP' });
     }
   }
@@ -198,7 +198,8 @@ export function compileConfig(
   if (raw.admin.enabled && raw.admin.port === raw.server.port && raw.admin.port !== 0) {
     problems.push({ path: 'admin.port', message: 'must differ from server.port: the admin API is never on the public listener' });
   }
-  const adminHost = raw.admin.enabled ? adminListenerProblem(raw.admin.host, raw.admin.allow_insecure_non_loopback) : undefined;
+  // With server.tls the admin listener is HTTPS, so it may bind beyond loopback.
+  const adminHost = raw.admin.enabled ? adminListenerProblem(raw.admin.host, raw.admin.allow_insecure_non_loopback || raw.server.tls !== undefined) : undefined;
   if (adminHost) problems.push({ path: 'admin.host', message: adminHost });
   if (raw.metrics.enabled && raw.metrics.port !== 0) {
     if (raw.metrics.port === raw.server.port) problems.push({ path: 'metrics.port', message: 'must differ from server.port: metrics are never on the public listener' });
