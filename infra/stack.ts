@@ -1,5 +1,6 @@
 // Wires the components from parsed settings: one broker identity in the deploying account, target
-// roles in that account or in others (through explicit providers), static users for rotation.
+// roles in that account or in others (through explicit providers), static users for rotation and,
+// with `service`, the image repository and the broker service.
 // index.ts reads the Pulumi config and exports what this returns.
 import * as pulumi from '@pulumi/pulumi';
 import * as aws from '@pulumi/aws';
