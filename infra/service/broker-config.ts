@@ -39,7 +39,14 @@ export function brokerServiceConfig(i: ServiceConfigInput): Record<string, unkno
   const admin = i.service.admin;
   return {
     ...own,
-    server: { ...own.server, host: '0.0.0.0', port: PORTS.public, trust_proxy: i.service.loadBalancer.trustProxyHops },
+    server: {
+      // Idle connections are closed by the load balancer, never first by the broker.
+      keep_alive_timeout_ms: (i.service.loadBalancer.idleTimeoutSeconds + 5) * 1000,
+      ...own.server,
+      host: '0.0.0.0',
+      port: PORTS.public,
+      trust_proxy: i.service.loadBalancer.trustProxyHops,
+    },
     aws: { region: i.region, ...own.aws },
     store: { driver: 'postgres', postgres_url: postgresUrl(i.database.address, i.database.port) },
     // Hash-chained in the database, keyed with a secret the database never holds; signed

@@ -63,7 +63,13 @@ const serviceSchema = z.strictObject({
       httpRedirect: z.boolean().default(false).describe('Also open port 80, only to redirect to 443.'),
       wafWebAclArn: z.string().optional(),
       deletionProtection: z.boolean().default(true),
-      idleTimeoutSeconds: z.number().int().min(1).max(4000).default(60),
+      idleTimeoutSeconds: z
+        .number()
+        .int()
+        .min(1)
+        .max(595)
+        .default(60)
+        .describe("The ALB's idle timeout; the broker keeps idle connections 5 s longer (server.keep_alive_timeout_ms)."),
       trustProxyHops: z.number().int().min(1).max(5).default(1).describe('Proxies in front of the tasks (the ALB is one): server.trust_proxy.'),
     })
     .prefault({}),
@@ -216,6 +222,10 @@ export function checkServiceSettings(s: ServiceSettings, problems: string[], rol
     const section = bc[top];
     const set = sub === undefined ? section !== undefined : typeof section === 'object' && section !== null && sub in section;
     if (set) add(`brokerConfig.${key}`, 'is written by the stack');
+  }
+  const keepAlive = (bc.server as { keep_alive_timeout_ms?: unknown } | undefined)?.keep_alive_timeout_ms;
+  if (typeof keepAlive === 'number' && keepAlive <= s.loadBalancer.idleTimeoutSeconds * 1000) {
+    add('brokerConfig.server.keep_alive_timeout_ms', `must exceed the load balancer's idle timeout (${s.loadBalancer.idleTimeoutSeconds} s), or the broker may close a connection the balancer is sending on`);
   }
   if (typeof bc.issuers !== 'object' || bc.issuers === null || Object.keys(bc.issuers).length === 0) {
     add('brokerConfig.issuers', 'the broker needs at least one issuer');

@@ -194,6 +194,7 @@ export function createBroker(initial: Config, opts: BrokerOptions = {}): Broker 
     const tls = config.server.tls && useTls ? { ...config.server.tls, client_ca_file: useTls.clientCaFile } : undefined;
     const listener = await startListener(handler, port, host, {
       requestTimeoutMs: config.server.request_timeout_ms + 5000,
+      keepAliveTimeoutMs: config.server.keep_alive_timeout_ms,
       tls,
       onTlsLoad: (e) => {
         if (e.ok) logger.info({ listener: name, trigger: e.trigger, fingerprint256: e.fingerprint256, subject: e.subject, valid_to: e.validTo }, 'TLS certificate loaded');

@@ -13,6 +13,7 @@ const RESTART_ONLY = [
   'server.port',
   'server.trust_proxy',
   'server.tls',
+  'server.keep_alive_timeout_ms',
   'store',
   'audit',
   'logging',

@@ -260,6 +260,9 @@ describe('the broker config the stack writes', () => {
 
   it('listens behind the load balancer, trusting one proxy hop for the client IP', () => {
     expect(config().server).toMatchObject({ host: '0.0.0.0', port: 8080, trust_proxy: 1 });
+    // The ALB (idle timeout 60 s) closes idle connections, never the broker first.
+    expect(one('aws:lb/loadBalancer:LoadBalancer', 'broker-service-alb').idleTimeout).toBe(60);
+    expect(config().server.keep_alive_timeout_ms).toBe(65_000);
     expect(config().admin).toEqual({
       enabled: true,
       host: '0.0.0.0',

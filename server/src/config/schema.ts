@@ -122,6 +122,13 @@ export const configSchema = z.strictObject({
         .optional()
         .describe('Serve HTTPS (public and admin listeners). Without it the broker speaks plain HTTP: terminate TLS in front of it.'),
       request_timeout_ms: z.number().int().min(1000).max(120_000).default(15_000),
+      keep_alive_timeout_ms: z
+        .number()
+        .int()
+        .min(1000)
+        .max(600_000)
+        .default(65_000)
+        .describe('How long an idle keep-alive connection stays open. Keep it above the idle timeout of the load balancer in front (ALB: 60 s).'),
       body_limit_bytes: z.number().int().min(256).max(1024 * 1024).default(16 * 1024),
       max_session_duration_seconds: seconds(900, 43_200).default(3600).describe('Broker-wide cap on DurationSeconds.'),
       readiness_wait_ms: z.number().int().min(0).max(120_000).default(5000).describe('How long start-up waits for issuer keys.'),

@@ -11,6 +11,12 @@ import { loadTls, watchFiles, type TlsSettings } from './tls.js';
 export interface ListenerOptions {
   /** Requests still open this long are cut (exchanges end on their own at server.request_timeout_ms). */
   requestTimeoutMs: number;
+  /**
+   * Longer than the idle timeout of whatever keeps connections to us open (an ALB: 60 s): the side
+   * that closes an idle connection must be the client's, or it can send a request on a socket we
+   * are closing at that moment and see ECONNRESET (seen under load at 5 s).
+   */
+  keepAliveTimeoutMs: number;
   /** Serve HTTPS with these files (and require client certificates when client_ca_file is set). */
   tls?: TlsSettings | undefined;
   /** Told about every certificate (re)load, to log it. */
@@ -54,7 +60,7 @@ export async function startListener(handler: http.RequestListener, port: number,
   const watcher = tls ? watchFiles([tls.cert_file, tls.key_file, ...(tls.client_ca_file ? [tls.client_ca_file] : [])], () => reloadTls('file-change')) : undefined;
   server.requestTimeout = opts.requestTimeoutMs;
   server.headersTimeout = 10_000;
-  server.keepAliveTimeout = 5000;
+  server.keepAliveTimeout = opts.keepAliveTimeoutMs;
 
   const inFlight = new Set<http.ServerResponse>();
   let draining = false;
