@@ -267,7 +267,7 @@ export function createBroker(initial: Config, opts: BrokerOptions = {}): Broker 
           return { checkpoints: [...own, ...fromFile.checkpoints], unreadable: fromFile.unreadable };
         },
         revokeSessions: (roleArn, now) =>
-          revokeOlderSessions(roleArn, { region: config.aws.region, endpoint: config.aws.iam_endpoint, now }),
+          revokeOlderSessions(roleArn, { region: config.aws.region, endpoint: config.aws.iam_endpoint, now, httpTimeoutMs: config.aws.http_timeout_ms, maxAttempts: config.aws.max_attempts }),
         ...opts.admin,
       });
       return listenOn(adminApp, port, host, 'admin', { clientCaFile: config.admin.client_ca_file });

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { IAMClient, CreateRoleCommand, GetRolePolicyCommand } from '@aws-sdk/client-iam';
 import { startMoto, type Moto } from '../support/moto.js';
 import { startIssuer, type TestIssuer } from '../support/oidc-issuer.js';
-import { startTestBroker, requestCredentials, TEST_AUDIENCE, type TestBroker } from '../support/broker.js';
+import { defaultRoles, startTestBroker, requestCredentials, TEST_AUDIENCE, type TestBroker } from '../support/broker.js';
 import { providerClaims } from '../support/fixtures.js';
 import { CountingIssuer } from '../support/sts-spy.js';
 import { adminOpenapi, assertMatchesAdminOpenApi } from '../support/openapi.js';
@@ -74,6 +74,8 @@ beforeAll(async () => {
     issuer,
     issuerSettings: { test: { preset: 'github-actions' } },
     wrapSts: (inner) => (sts = new CountingIssuer(inner)),
+    // `ghost` is in the policy but not in IAM (moto): revoking its sessions is refused by IAM.
+    roles: { ...defaultRoles(), ghost: { arn: 'arn:aws:iam::123456789012:role/credbroker/ghost', allow: [{ issuer: 'test', claims: { repository_id: '2' } }] } },
     config: {
       audit: { sink: 'store', hmac_key_env: 'CREDBROKER_ADMIN_TEST_AUDIT_KEY', checkpoints: { sink: 'file', path: checkpointFile } },
       revocation: { poll_ms: 100 },
@@ -301,6 +303,13 @@ describe('revocation', () => {
     expect(Math.abs(before - Date.now())).toBeLessThan(10_000);
     expect(records('admin.revoke_sessions').at(-1)).toMatchObject({ admin: 'alice', role: 'deploy' });
     expect((await admin('POST', '/v1/admin/roles/nope/revoke-sessions')).status).toBe(404);
+  });
+
+  it('answers 502 ERR_IAM_REJECTED, with nothing of IAM\'s message, when IAM refuses to revoke a role\'s sessions', async () => {
+    const r = await admin('POST', '/v1/admin/roles/ghost/revoke-sessions');
+    expect([r.status, r.body.error.code]).toEqual([502, 'ERR_IAM_REJECTED']);
+    expect(r.body.error.message).toBe('AWS IAM refused the request.');
+    expect(records().filter((x) => x.request_id === r.requestId).map((x) => x.event)).toEqual(['admin.request', 'admin.failed']);
   });
 
   it('lets an operate token reach rotation, which answers 404 when the config has no rotation: section', async () => {

@@ -44,19 +44,23 @@ let iam: IAMClient;
 const replicas: Replica[] = [];
 
 // The command sink: hangs while the slow marker exists (recording which replica called it),
-// otherwise stores what it was given, as a real secret store would.
-const SINK = `import { existsSync, writeFileSync } from 'node:fs';
+// otherwise stores what it was given, as a real secret store would. It runs under the broker's
+// sink watchdog, so the replica is its grandparent (Linux: read from /proc).
+const SINK = `import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 const [out, slow, started] = process.argv.slice(2);
+const replica = Number(readFileSync('/proc/' + process.ppid + '/stat', 'utf8').split(') ')[1].split(' ')[1]);
 let input = '';
 process.stdin.setEncoding('utf8');
 process.stdin.on('data', (d) => (input += d));
 process.stdin.on('end', () => {
   if (existsSync(slow)) {
-    writeFileSync(started, String(process.ppid));
+    writeFileSync(started, String(replica));
     setTimeout(() => process.exit(1), 300000);
     return;
   }
-  writeFileSync(out, JSON.stringify({ ...JSON.parse(input), writer: process.ppid }));
+  // Atomically, as a store would: the test reads the file while a delivery may be writing it.
+  writeFileSync(out + '.tmp', JSON.stringify({ ...JSON.parse(input), writer: replica }));
+  renameSync(out + '.tmp', out);
 });
 `;
 
@@ -74,7 +78,7 @@ function configText(): string {
     rotation: {
       interval_seconds: 60,
       jitter_seconds: 0, // first run at start, then every 60 s
-      lease_seconds: 10,
+      lease_seconds: 20, // a push is fenced by the lease: the hanging one is stopped 18 s after it started
       concurrency: 1,
       max_key_age_seconds: 3600,
       grace_period_seconds: 0,
@@ -253,7 +257,7 @@ describe('two replicas on one PostgreSQL', () => {
   });
 
   it('only one replica rotates; SIGKILL of it hands rotation to the other', async () => {
-    // The leader's push hangs in the sink: it holds the lease, renewing it, mid-rotation.
+    // The leader's push hangs in the sink (until its deadline, 18 s in): it holds the lease, renewing it, mid-rotation.
     const leaderPid = Number(await until('a push in flight', () => (existsSync(startedMarker) ? readFileSync(startedMarker, 'utf8') || undefined : undefined), 30_000));
     const leader = replicas.find((r) => r.child.pid === leaderPid)!;
     const follower = leader === a ? b : a;
@@ -264,7 +268,9 @@ describe('two replicas on one PostgreSQL', () => {
     expect(await metric(leader, /^credbroker_rotation_leader (\d+)/m)).toBe(1);
     expect(await metric(follower, /^credbroker_rotation_leader (\d+)/m)).toBe(0);
     expect(await metric(follower, /^credbroker_rotation_runs_total\{result="not_leader"\} (\d+)/m)).toBeGreaterThanOrEqual(1);
-    const created = (await admin(follower, 'GET', '/v1/admin/audit?event=rotation.create')).body.records as Array<{ fence: number; new_key_id?: string; key_id?: string }>;
+    const created = ((await admin(follower, 'GET', '/v1/admin/audit?event=rotation.create')).body.records as Array<{ fence: number; outcome: string; new_key_id?: string; key_id?: string }>).filter(
+      (r) => r.outcome === 'ok',
+    );
     expect(created.map((r) => r.fence)).toEqual([1]);
     // While the lease is held, an on-demand run through the other replica is refused.
     expect((await admin(follower, 'POST', '/v1/admin/rotate', { users: [ROTATED_USER] })).status).toBe(409);
@@ -273,7 +279,7 @@ describe('two replicas on one PostgreSQL', () => {
     await stopReplica(leader, 'SIGKILL');
     const killedAt = Date.now();
 
-    // The lease expires (10 s) and the follower's next run (every 60 s) takes over with token 2,
+    // The lease expires (20 s) and the follower's next run (every 60 s) takes over with token 2,
     // discards the key whose secret died with the leader, and completes a rotation of its own.
     const delivered = await until(
       'the follower to deliver a key',

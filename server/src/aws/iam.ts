@@ -2,6 +2,8 @@
 // Endpoints come from config (aws.iam_endpoint / aws.sts_endpoint) or, when unset, the SDK's own
 // resolution (AWS_ENDPOINT_URL_IAM / AWS_ENDPOINT_URL_STS). Throttling is retried with backoff on
 // top of the SDK's own retries; every error leaves here as a RotationError without the SDK object.
+// Every request is bounded by aws.http_timeout_ms (connect and answer): a hung IAM or STS endpoint
+// fails the step with ERR_IAM_UNAVAILABLE / ERR_STS instead of holding the rotation lease forever.
 import {
   IAMClient,
   CreateAccessKeyCommand,
@@ -18,6 +20,7 @@ import {
 import { STSClient, GetCallerIdentityCommand } from '@aws-sdk/client-sts';
 import { RotationError } from '../rotation/errors.js';
 import { SecretValue, type NewAccessKey } from '../rotation/secret.js';
+import { awsRequestTimeouts, timedOut } from './timeouts.js';
 
 export type KeyStatus = 'Active' | 'Inactive';
 
@@ -96,13 +99,17 @@ export async function withThrottleBackoff<T>(
   }
 }
 
-function iamError(op: string, err: unknown): RotationError {
+function iamError(op: string, err: unknown, timeoutMs: number): RotationError {
   if (err instanceof RotationError) return err;
   const name = nameOf(err);
   const status = statusOf(err);
   if (isThrottling(err)) return new RotationError('ERR_IAM_THROTTLED', `IAM ${op}: throttled`, { retryable: true, status: status ?? 429 });
-  const retryable = status === undefined || status >= 500;
-  return new RotationError('ERR_IAM', `IAM ${op} failed: ${name}${status ? ` (HTTP ${status})` : ''}`, { retryable, ...(status ? { status } : {}) });
+  // No answer (timeout, connection refused or reset) or a 5xx: transient, and the change may or may not have been made.
+  if (timedOut(err)) return new RotationError('ERR_IAM_UNAVAILABLE', `IAM ${op}: no answer within ${timeoutMs} ms`, { retryable: true });
+  if (status === undefined || status >= 500) {
+    return new RotationError('ERR_IAM_UNAVAILABLE', `IAM ${op} failed: ${name}${status ? ` (HTTP ${status})` : ''}`, { retryable: true, ...(status ? { status } : {}) });
+  }
+  return new RotationError('ERR_IAM', `IAM ${op} failed: ${name} (HTTP ${status})`, { retryable: false, status });
 }
 
 function toUser(u: User, tags: Record<string, string>): IamUserInfo {
@@ -110,23 +117,28 @@ function toUser(u: User, tags: Record<string, string>): IamUserInfo {
 }
 
 export function createIamKeys(opts: IamAdapterOptions): IamKeys {
+  const timeoutMs = opts.httpTimeoutMs ?? 5000;
   const common = {
     region: opts.region,
     maxAttempts: opts.maxAttempts ?? 3,
-    requestHandler: { requestTimeout: opts.httpTimeoutMs ?? 5000, connectionTimeout: opts.httpTimeoutMs ?? 5000 },
+    requestHandler: awsRequestTimeouts(timeoutMs),
   };
-  const iam = new IAMClient({
+  const iamConfig = {
     ...common,
     ...(opts.iamEndpoint ? { endpoint: opts.iamEndpoint } : {}),
     ...(opts.credentials ? { credentials: opts.credentials } : {}),
-  });
+  };
+  const iam = new IAMClient(iamConfig);
+  // CreateAccessKey is never retried by the SDK: an attempt that timed out may have created a key,
+  // and a retry would create another. The step fails instead; the next run finds the key in IAM.
+  const iamOnce = new IAMClient({ ...iamConfig, maxAttempts: 1 });
   const retry = <T>(op: string, fn: () => Promise<T>): Promise<T> =>
     withThrottleBackoff(fn, {
       attempts: opts.throttleAttempts ?? 5,
       baseMs: opts.throttleBaseMs ?? 500,
       ...(opts.sleep ? { sleep: opts.sleep } : {}),
     }).catch((err: unknown) => {
-      throw iamError(op, err);
+      throw iamError(op, err, timeoutMs);
     });
 
   const tagsOf = async (userName: string): Promise<Record<string, string>> => {
@@ -152,7 +164,7 @@ export function createIamKeys(opts: IamAdapterOptions): IamKeys {
         return toUser(out.User, await tagsOf(userName));
       } catch (err) {
         if (nameOf(err) === 'NoSuchEntityException' || nameOf(err) === 'NoSuchEntity') return undefined;
-        throw iamError('GetUser', err);
+        throw iamError('GetUser', err, timeoutMs);
       }
     },
 
@@ -188,8 +200,8 @@ export function createIamKeys(opts: IamAdapterOptions): IamKeys {
     },
 
     async createAccessKey(userName) {
-      // Not retried on anything but throttling: a lost response could otherwise create two keys.
-      const out = await retry('CreateAccessKey', () => iam.send(new CreateAccessKeyCommand({ UserName: userName })));
+      // Not retried on anything but throttling (an answered refusal): a lost response could otherwise create two keys.
+      const out = await retry('CreateAccessKey', () => iamOnce.send(new CreateAccessKeyCommand({ UserName: userName })));
       const k = out.AccessKey;
       if (!k?.AccessKeyId || !k.SecretAccessKey) throw new RotationError('ERR_IAM', 'IAM CreateAccessKey returned no key');
       return {
@@ -214,7 +226,7 @@ export function createIamKeys(opts: IamAdapterOptions): IamKeys {
         return 'deleted';
       } catch (err) {
         if (nameOf(err) === 'NoSuchEntityException' || nameOf(err) === 'NoSuchEntity') return 'absent';
-        throw iamError('DeleteAccessKey', err);
+        throw iamError('DeleteAccessKey', err, timeoutMs);
       }
     },
 
@@ -240,7 +252,8 @@ export function createIamKeys(opts: IamAdapterOptions): IamKeys {
         return { arn: out.Arn ?? '', account: out.Account ?? '' };
       } catch (err) {
         const status = statusOf(err);
-        throw new RotationError('ERR_STS', `STS GetCallerIdentity with the new key failed: ${nameOf(err)}${status ? ` (HTTP ${status})` : ''}`, {
+        const what = timedOut(err) ? `no answer within ${timeoutMs} ms` : `${nameOf(err)}${status ? ` (HTTP ${status})` : ''}`;
+        throw new RotationError('ERR_STS', `STS GetCallerIdentity with the new key failed: ${what}`, {
           retryable: true,
           ...(status ? { status } : {}),
         });

@@ -5,6 +5,7 @@ import { Agent as HttpAgent } from 'node:http';
 import { STSClient, AssumeRoleCommand, GetCallerIdentityCommand } from '@aws-sdk/client-sts';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { BrokerError } from '../errors.js';
+import { awsRequestTimeouts } from './timeouts.js';
 import type { AllowDecision } from '../core/policy.js';
 
 /** Exactly what the policy decided STS should be asked for. */
@@ -88,8 +89,9 @@ export class StsCredentialIssuer implements CredentialIssuer {
           httpsAgent: new HttpsAgent({ keepAlive: true, maxSockets: 128 }),
           // http only for local endpoints (tests, benchmarks): same pool settings.
           httpAgent: new HttpAgent({ keepAlive: true, maxSockets: 128 }),
-          connectionTimeout: this.opts.httpTimeoutMs,
-          requestTimeout: this.opts.httpTimeoutMs,
+          // Each attempt gets http_timeout_ms to connect and to answer; a hung STS fails the attempt
+          // (retried like any transient error, then ERR_STS_UNAVAILABLE) instead of only a warning.
+          ...awsRequestTimeouts(this.opts.httpTimeoutMs),
         }),
       });
       this.clients.set(key, c);

@@ -143,7 +143,8 @@ async function revokeSessions(argv: string[]): Promise<number> {
     process.stderr.write(`credbroker: unknown role ${JSON.stringify(values.role ?? '')} (known: ${[...loaded.config.policy.roles.keys()].join(', ')})\n`);
     return 2;
   }
-  const result = await revokeOlderSessions(role.arn, { region: loaded.config.aws.region, endpoint: loaded.config.aws.iam_endpoint });
+  const { aws } = loaded.config;
+  const result = await revokeOlderSessions(role.arn, { region: aws.region, endpoint: aws.iam_endpoint, httpTimeoutMs: aws.http_timeout_ms, maxAttempts: aws.max_attempts });
   if (loaded.config.store.driver !== 'memory') {
     await withStore(loaded.config, (store) =>
       appendAudit(loaded.config, store, { time: new Date().toISOString(), event: 'admin.revoke_sessions', admin: actor(), role: role.name, role_arn: role.arn, before: result.before }),

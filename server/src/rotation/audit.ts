@@ -1,10 +1,12 @@
-// Audit records for rotation steps: `rotation.<step>`, key ids and sink ids only.
+// Audit records for rotation steps: `rotation.<step>`, key ids and sink ids only. Outcomes: `ok`,
+// `failed`; for IAM changes also `intent` (written before the call) and, when a run finds a change
+// its runner did not finish, `ok` or `not_applied` with `observed` (after_crash / after_no_answer).
 import type { AuditRecord, AuditSink } from '../audit/types.js';
 
 export interface RotationAuditFields {
   user: string;
-  outcome: 'ok' | 'failed' | 'planned';
-  key_id?: string;
+  outcome: 'ok' | 'failed' | 'intent' | 'not_applied';
+  key_id?: string | null;
   old_key_id?: string | null;
   new_key_id?: string | null;
   sink?: string;

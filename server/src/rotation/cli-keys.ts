@@ -36,7 +36,7 @@ export async function main(argv: string[]): Promise<number> {
           process.stdout.write(`  sinks: ${u.sinks.join(', ')}\n`);
           for (const k of u.keys) {
             const used = k.lastUsed.lastUsedDate ? `${k.lastUsed.lastUsedDate.toISOString()} ${k.lastUsed.serviceName ?? ''}`.trim() : 'never';
-            process.stdout.write(`  ${k.accessKeyId}  ${k.status.padEnd(8)}  age ${days(k.ageSeconds).padStart(7)}  last used ${used}\n`);
+            process.stdout.write(`  ${k.accessKeyId}  ${k.status.padEnd(8)}  age ${days(k.ageSeconds).padStart(7)}  last used ${used}${k.undelivered ? `  UNDELIVERED: ${k.undelivered}` : ''}\n`);
           }
           if (u.keys.length === 0) process.stdout.write('  (no access keys)\n');
         }

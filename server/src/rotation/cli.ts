@@ -1,7 +1,12 @@
 // `credbroker rotate --config F (--user X | --all) [--force] [--dry-run] [--json]`
 //   --user X   rotate X now (repeatable), even if its key is not due — the leak response.
-//   --all      every managed user whose key is due; with --force, every managed user now.
+//   --all      every managed user whose key is due; with --force, every managed user now (also the
+//              way to try a rotation: max_key_age_seconds cannot go below an hour).
 //   --dry-run  print what would happen; reads IAM and the store, changes nothing.
+// SIGTERM / SIGINT: the step in flight is stopped safely (a push is aborted and its program killed;
+// an IAM call finishes), a new key that no sink received is deleted, the lock is released, and the
+// exit status is 128 + the signal number. A second signal exits at once.
+import { constants as osConstants } from 'node:os';
 import { parseArgs } from 'node:util';
 import { Registry } from 'prom-client';
 import { createLogger } from '../log.js';
@@ -13,6 +18,14 @@ import { planRotation, runRotation } from './run.js';
 const USAGE = 'usage: credbroker rotate --config FILE (--user NAME ... | --all) [--force] [--dry-run] [--json]\n';
 
 export async function main(argv: string[]): Promise<number> {
+  const stopping = new AbortController();
+  let stoppedBy: NodeJS.Signals | undefined;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stoppedBy) process.exit(128 + (osConstants.signals[signal] ?? 1));
+    stoppedBy = signal;
+    process.stderr.write(`credbroker rotate: ${signal}: stopping after the step in flight, then releasing the rotation lock (again to exit at once)\n`);
+    stopping.abort();
+  };
   try {
     const { values } = usageOnError(() =>
       parseArgs({
@@ -35,6 +48,11 @@ export async function main(argv: string[]): Promise<number> {
     }
     const users = values.user;
     if ((users === undefined || users.length === 0) === !values.all) throw new UsageError('give --user NAME (one or more) or --all');
+    // From here on a signal stops the run safely instead of killing the process holding the lock.
+    if (!values['dry-run']) {
+      process.on('SIGTERM', onSignal);
+      process.on('SIGINT', onSignal);
+    }
     const { config, rotation } = await loadRotationConfig(values.config);
     const logger = createLogger({ level: config.logging.level });
     const iam = iamKeysFromAws(config.aws);
@@ -62,10 +80,15 @@ export async function main(argv: string[]): Promise<number> {
 
     const store = await openStore(config.store);
     try {
+      if (stoppedBy) return 128 + (osConstants.signals[stoppedBy] ?? 1);
       const report = await runRotation(
         { config: rotation, store, iam, audit: cliAuditSink(config.audit, store), logger, registry: new Registry() },
-        { ...(users ? { users } : {}), force },
+        { ...(users ? { users } : {}), force, signal: stopping.signal },
       );
+      if (stoppedBy) {
+        for (const r of report.users) process.stderr.write(`${r.userName}: ${r.outcome} [${r.phase}] ${r.steps.join(' → ')}${r.code ? ` ${r.code}` : ''}\n`);
+        return 128 + (osConstants.signals[stoppedBy] ?? 1);
+      }
       if (!report.leader) {
         process.stderr.write('another credbroker holds the rotation lock; try again later\n');
         return 3;
@@ -84,5 +107,8 @@ export async function main(argv: string[]): Promise<number> {
     }
   } catch (err) {
     return printUsageError(err, USAGE);
+  } finally {
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
   }
 }

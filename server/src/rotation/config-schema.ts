@@ -1,8 +1,11 @@
 // The `rotation:` section of the config: which static IAM users credbroker rotates, how often, and
 // where each new key is delivered. Sink API tokens are named by environment variable (`token_env`),
-// never written in the file. String fields of a sink may use `{user}` and `{tag:KEY}` so that one
-// tag-matched entry can deliver each user's key to that user's own repository.
+// never written in the file. A sink's target fields and variable names may use `{user}` and
+// `{tag:KEY}` so that one tag-matched entry can deliver each user's key to that user's own
+// repository — but a target that takes its value from IAM needs `allowed_targets` (sinks/targets.ts:
+// IAM tags must not choose where a key goes).
 import { z } from 'zod';
+import { baseUrlProblem, hasPlaceholder, hasTagPlaceholder, targetFromIam, type SinkType } from './sinks/targets.js';
 
 const seconds = (min: number, max: number) => z.number().int().min(min).max(max);
 const DAY = 86_400;
@@ -37,12 +40,39 @@ const sinkCommon = {
     .describe('Stable identifier used in the rotation state and audit; derived from the target when omitted.'),
 };
 
+/** The API host: from the config alone, https (plain http only to loopback). */
+const baseUrl = (dflt: string, description: string) =>
+  z
+    .string()
+    .superRefine((v, ctx) => {
+      const problem = baseUrlProblem(v);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    })
+    .default(dflt)
+    .describe(description);
+
+const allowedTargets = {
+  allowed_targets: z
+    .array(
+      z
+        .string()
+        .min(1)
+        .refine((p) => !hasPlaceholder(p), { message: 'a pattern, not a template' }),
+    )
+    .min(1)
+    .optional()
+    .describe(
+      'Targets this sink may write to, as patterns over its target id (github:repo:OWNER/REPO, github:env:OWNER/REPO/ENV, github:org:ORG, gitlab:PROJECT:SCOPE, circleci:VCS/ORG/REPO, travis:OWNER/REPO[@BRANCH]); * matches within one segment (not / or :). Required when a target field takes its value from IAM ({tag:KEY}, or {user} in a tag entry).',
+    ),
+};
+
 export const githubSinkSchema = z
   .strictObject({
     type: z.literal('github'),
     ...sinkCommon,
+    ...allowedTargets,
     token_env: envName,
-    base_url: z.string().default('https://api.github.com').describe('GitHub Enterprise Server: https://HOST/api/v3.'),
+    base_url: baseUrl('https://api.github.com', 'GitHub Enterprise Server: https://HOST/api/v3.'),
     owner: z.string().min(1).optional().describe('Repository owner (repository and environment secrets).'),
     repo: z.string().min(1).optional(),
     environment: z.string().min(1).optional().describe('Deployment environment: an environment secret.'),
@@ -64,8 +94,9 @@ export const gitlabSinkSchema = z
   .strictObject({
     type: z.literal('gitlab'),
     ...sinkCommon,
+    ...allowedTargets,
     token_env: envName,
-    base_url: z.string().default('https://gitlab.com').describe('GitLab host (the API lives under /api/v4).'),
+    base_url: baseUrl('https://gitlab.com', 'GitLab host (the API lives under /api/v4).'),
     project: z.union([z.string().min(1), z.number().int().positive()]).describe('Project id or full path (group/project).'),
     environment_scope: z.string().min(1).default('*'),
     protected: z.boolean().default(true),
@@ -77,8 +108,9 @@ export const circleciSinkSchema = z
   .strictObject({
     type: z.literal('circleci'),
     ...sinkCommon,
+    ...allowedTargets,
     token_env: envName,
-    base_url: z.string().default('https://circleci.com/api/v2'),
+    base_url: baseUrl('https://circleci.com/api/v2', 'CircleCI API base.'),
     project_slug: shaped(/^[^/\s]+\/[^/\s]+\/[^/\s]+$/, 'vcs/org/repo, e.g. gh/acme/app'),
     ...names,
   })
@@ -88,8 +120,9 @@ export const travisSinkSchema = z
   .strictObject({
     type: z.literal('travis'),
     ...sinkCommon,
+    ...allowedTargets,
     token_env: envName,
-    base_url: z.string().default('https://api.travis-ci.com'),
+    base_url: baseUrl('https://api.travis-ci.com', 'Travis CI API base.'),
     repo: shaped(/^[^/\s]+\/[^/\s]+$/, 'owner/name'),
     branch: z.string().min(1).optional().describe('Restrict the variables to one branch.'),
     ...names,
@@ -101,7 +134,16 @@ export const commandSinkSchema = z
     type: z.literal('command'),
     ...sinkCommon,
     name: z.string().regex(/^[A-Za-z0-9_.-]+$/).describe('Short name for state, audit and logs.'),
-    command: z.array(z.string().min(1)).min(1).describe('Program and arguments; no shell. Credentials arrive as JSON on stdin.'),
+    command: z
+      .array(
+        z
+          .string()
+          .min(1)
+          // The program gets user_name on stdin; an argument from IAM could inject an option (--output=…).
+          .refine((v) => !hasPlaceholder(v), { message: 'must not use {user} or {tag:…}: command arguments come from the config alone (the program receives user_name on stdin)' }),
+      )
+      .min(1)
+      .describe('Program and arguments; no shell, no templates. Credentials arrive as JSON on stdin.'),
     timeout_seconds: seconds(1, 600).default(60),
     pass_env: z.array(envName).default([]).describe('Environment variables passed to the program (besides PATH, HOME, LANG).'),
   })
@@ -131,7 +173,19 @@ export const userEntrySchema = z
     path_prefix: z.string().regex(/^\/([\x21-\x7e]*\/)?$/, 'an IAM path such as /ci/').default('/'),
     ...userSettings,
   })
-  .refine((u) => (u.name === undefined) !== (u.tag === undefined), { message: 'give exactly one of name or tag' });
+  .refine((u) => (u.name === undefined) !== (u.tag === undefined), { message: 'give exactly one of name or tag' })
+  .superRefine((u, ctx) => {
+    u.sinks.forEach((sink, i) => {
+      if (sink.type === 'command' || sink.allowed_targets !== undefined) return;
+      for (const field of targetFromIam(sink.type as SinkType, sink as Record<string, unknown>, u.tag !== undefined)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['sinks', i, field],
+          message: `takes its value from IAM (${hasTagPlaceholder((sink as Record<string, unknown>)[field]) ? '{tag:…}' : '{user}, in an entry that matches users by tag'}): add allowed_targets, so that IAM cannot choose where the key goes`,
+        });
+      }
+    });
+  });
 
 export const rotationConfigSchema = z
   .strictObject({

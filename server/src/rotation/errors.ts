@@ -12,11 +12,14 @@ export type RotationErrorCode =
   | 'ERR_ROTATION_ABORTED'
   | 'ERR_SINK_TOKEN_MISSING'
   | 'ERR_SINK_TEMPLATE'
+  | 'ERR_SINK_TARGET_NOT_ALLOWED'
   | 'ERR_SINK_HTTP'
   | 'ERR_SINK_NETWORK'
   | 'ERR_SINK_COMMAND'
+  | 'ERR_SINK_DEADLINE'
   | 'ERR_IAM'
   | 'ERR_IAM_THROTTLED'
+  | 'ERR_IAM_UNAVAILABLE'
   | 'ERR_STS';
 
 export class RotationError extends Error {
@@ -24,7 +27,8 @@ export class RotationError extends Error {
   constructor(
     readonly code: RotationErrorCode,
     message: string,
-    readonly opts: { retryable?: boolean; status?: number } = {},
+    /** inFlight: a write may have been sent and still be applied (a timeout, an abort, a lost connection). */
+    readonly opts: { retryable?: boolean; status?: number; inFlight?: boolean } = {},
   ) {
     super(message);
   }

@@ -1,5 +1,7 @@
 // The rotation loop inside `credbroker serve`: a run every interval (plus random jitter), only on
-// the replica holding the rotation lock. stop() waits for the step in flight, then releases.
+// the replica holding the rotation lock. The secrets of keys being rolled out stay in memory across
+// runs, so a sink that fails resumes with the same key. stop() aborts the step in flight (a push is
+// stopped, an IAM call finishes), deletes new keys that no sink received, and releases the lock.
 import type { Registry } from 'prom-client';
 import { createIamKeys, type IamKeys } from '../aws/iam.js';
 import type { AuditSink } from '../audit/types.js';
@@ -76,25 +78,24 @@ export function startRotationLoop(deps: RotationLoopDeps): RotationLoop {
   };
   const delay = () => config.interval_seconds * 1000 + Math.floor(random() * config.jitter_seconds * 1000);
 
+  const runDeps = {
+    config,
+    store: deps.store,
+    iam,
+    audit: deps.audit,
+    logger: deps.logger,
+    registry: deps.registry,
+    holder,
+    secrets,
+    ...(deps.env ? { env: deps.env } : {}),
+    ...(deps.now ? { now: deps.now } : {}),
+    ...(deps.hooks ? { hooks: deps.hooks } : {}),
+  };
+
   const tick = () => {
     running = (async () => {
       try {
-        const report = await runRotation(
-          {
-            config,
-            store: deps.store,
-            iam,
-            audit: deps.audit,
-            logger: deps.logger,
-            registry: deps.registry,
-            holder,
-            secrets,
-            ...(deps.env ? { env: deps.env } : {}),
-            ...(deps.now ? { now: deps.now } : {}),
-            ...(deps.hooks ? { hooks: deps.hooks } : {}),
-          },
-          { signal: controller.signal },
-        );
+        const report = await runRotation(runDeps, { signal: controller.signal });
         if (!report.leader) log.debug('another replica holds the rotation lock');
         deps.onRun?.(report);
       } catch (err) {
@@ -116,6 +117,13 @@ export function startRotationLoop(deps: RotationLoopDeps): RotationLoop {
       if (timer) clearTimeout(timer);
       controller.abort();
       await running;
+      // The secrets end with this process: a new key that no sink received is deleted now rather
+      // than left Active, held by nobody, until the next start.
+      if (secrets.size > 0) {
+        await runRotation(runDeps, { users: [...secrets.keys()], discardOnly: true }).catch((err: unknown) =>
+          log.error({ err: { name: (err as Error).name } }, `could not discard undelivered keys: ${safeMessage(err)}`),
+        );
+      }
       secrets.clear();
       log.info('rotation loop stopped');
     },

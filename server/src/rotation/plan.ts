@@ -10,8 +10,16 @@
 // The one unavoidable exception is recovery from a crash mid-push: the new key's secret died with
 // the process, so that key must be deleted and the sinks that already had it are without a working
 // key until the replacement reaches them — they are pushed first (prioritySinks).
+//
+// Late writes: every push has a deadline before its runner's lease expires. Before the push, the
+// state records until when a write of it may still land (lateWriteUntil: the deadline plus one
+// lease period, for what escapes the fence); when the push ends with nothing in flight, that is
+// cut to the moment it ended. When a key is dropped while a push of it may still land — its runner
+// was paused or died mid-push, or a request was aborted that the CI API may still apply — those
+// sinks are recorded in lateWrites, and the replacement key is pushed to them once more after
+// `until`, before it is verified and the old key retired.
 import type { AccessKeyInfo } from '../aws/iam.js';
-import type { RotationState } from '../store/types.js';
+import type { PendingIamChange, RotationState } from '../store/types.js';
 
 export type Action =
   | { kind: 'idle'; nextRotationAt: Date | null }
@@ -19,15 +27,24 @@ export type Action =
   | { kind: 'error'; code: 'ERR_ROTATION_TWO_ACTIVE_KEYS' | 'ERR_ROTATION_KEY_STATE'; message: string }
   | { kind: 'delete_inactive'; keyId: string }
   | { kind: 'start'; oldKeyId: string | null; reason: string }
-  | { kind: 'discard'; keyId: string; reason: string }
+  | { kind: 'discard'; keyId: string; reason: string; lateWrites?: LateWrites; undelivered?: boolean }
   | { kind: 'create' }
   | { kind: 'propagate'; keyId: string }
   | { kind: 'push'; sinkId: string; keyId: string }
+  | { kind: 'repush'; sinkId: string; keyId: string; notBefore: Date }
   | { kind: 'verify'; keyId: string; signed: boolean }
   | { kind: 'deactivate'; keyId: string }
   | { kind: 'delete'; keyId: string }
   | { kind: 'complete' }
-  | { kind: 'restart'; reason: string };
+  | { kind: 'restart'; reason: string; lateWrites?: LateWrites };
+
+export interface LateWrites {
+  sinks: string[];
+  until: string;
+}
+
+/** Steps whose side effect is an IAM change: an intent is recorded (state and audit) before the call. */
+export const IAM_STEPS = new Set<Action['kind']>(['delete_inactive', 'discard', 'create', 'deactivate', 'delete']);
 
 export type StepAction = Exclude<Action, { kind: 'idle' } | { kind: 'wait' } | { kind: 'error' }>;
 
@@ -46,6 +63,8 @@ export interface PlanInput {
   hasSecret: boolean;
   /** Rotate now even if the key is not due, and ignore failure backoff. */
   force: boolean;
+  /** How long after a push's deadline a late write of it is still guarded against (the lease duration). */
+  fenceMs: number;
 }
 
 export function orderedSinks(sinkIds: string[], priority: string[]): string[] {
@@ -118,17 +137,42 @@ function planCreating(input: PlanInput): Action {
 function planDelivery(input: PlanInput): Action {
   const { state, keys } = input;
   const newKey = keys.find((k) => k.accessKeyId === state.newKeyId);
-  if (!newKey) return { kind: 'restart', reason: `new key ${state.newKeyId} no longer exists` };
+  if (!newKey) return { kind: 'restart', reason: `new key ${state.newKeyId} no longer exists`, ...lateWritesOf(input) };
   if (newKey.status !== 'Active') {
     return { kind: 'error', code: 'ERR_ROTATION_KEY_STATE', message: `new key ${newKey.accessKeyId} was made Inactive during the rotation` };
   }
   const remaining = orderedSinks(input.sinkIds, state.prioritySinks).filter((s) => !state.sinksDone.includes(s));
-  if (remaining.length === 0) return { kind: 'verify', keyId: newKey.accessKeyId, signed: input.hasSecret };
+  const late = (state.lateWrites?.sinks ?? []).filter((s) => input.sinkIds.includes(s));
+  if (remaining.length === 0 && late.length === 0) return { kind: 'verify', keyId: newKey.accessKeyId, signed: input.hasSecret };
   if (!input.hasSecret) {
-    return { kind: 'discard', keyId: newKey.accessKeyId, reason: 'its secret was lost before every sink confirmed it' };
+    const reason = remaining.length > 0 ? 'its secret was lost before every sink confirmed it' : 'its secret was lost before the push that overwrites late writes';
+    return { kind: 'discard', keyId: newKey.accessKeyId, reason, ...lateWritesOf(input) };
   }
   if (state.propagatedAt === null) return { kind: 'propagate', keyId: newKey.accessKeyId };
-  return { kind: 'push', sinkId: remaining[0]!, keyId: newKey.accessKeyId };
+  if (remaining.length > 0) return { kind: 'push', sinkId: remaining[0]!, keyId: newKey.accessKeyId };
+  return { kind: 'repush', sinkId: late[0]!, keyId: newKey.accessKeyId, notBefore: new Date(state.lateWrites!.until) };
+}
+
+/**
+ * The sinks a push of the key being dropped may still write to, and until when (lateWriteUntil),
+ * merged with late writes already pending. Nothing when every window has passed.
+ */
+export function lateWritesOf(input: Pick<PlanInput, 'state' | 'now' | 'fenceMs'>): { lateWrites?: LateWrites } {
+  const { state, now, fenceMs } = input;
+  const sinks = new Set<string>();
+  let until = 0;
+  const consider = (sink: string, endMs: number) => {
+    if (endMs <= now.getTime()) return;
+    sinks.add(sink);
+    until = Math.max(until, endMs);
+  };
+  for (const sink of state.sinksAttempted) {
+    const end = state.lateWriteUntil?.[sink];
+    // A push recorded without one (an older version) may have run until now.
+    consider(sink, end !== undefined ? Date.parse(end) : now.getTime() + fenceMs);
+  }
+  if (state.lateWrites) for (const sink of state.lateWrites.sinks) consider(sink, Date.parse(state.lateWrites.until));
+  return sinks.size === 0 ? {} : { lateWrites: { sinks: [...sinks].sort(), until: new Date(until).toISOString() } };
 }
 
 function checkNewKey(input: PlanInput): Action | undefined {
@@ -167,13 +211,15 @@ function planGrace(input: PlanInput): Action {
 export function applyAction(state: RotationState, action: StepAction | Extract<Action, { kind: 'error' }>, now: Date, result: { newKeyId?: string } = {}): RotationState {
   const at = now.toISOString();
   const ok = { ...state, updatedAt: at, failures: 0, nextAttemptAt: null, errorCode: null, errorMessage: null };
-  const backToCreating = (s: RotationState): RotationState => ({
+  const backToCreating = (s: RotationState, lateWrites: LateWrites | undefined): RotationState => ({
     ...s,
     phase: 'creating',
     newKeyId: null,
     prioritySinks: [...new Set([...s.prioritySinks, ...s.sinksAttempted])],
     sinksAttempted: [],
     sinksDone: [],
+    lateWriteUntil: {},
+    lateWrites: lateWrites ?? null,
     propagatedAt: null,
     verifiedAt: null,
   });
@@ -196,16 +242,22 @@ export function applyAction(state: RotationState, action: StepAction | Extract<A
         deactivatedAt: null,
       };
     case 'discard':
-      return state.newKeyId === action.keyId ? backToCreating(ok) : ok;
+      if (state.newKeyId !== action.keyId) return ok;
+      // A key discarded because nobody received it keeps the failure that caused it (and its backoff).
+      return backToCreating(action.undelivered ? { ...state, updatedAt: at } : ok, action.lateWrites);
     case 'restart':
-      return backToCreating(ok);
+      return backToCreating(ok, action.lateWrites);
     case 'create':
-      return { ...ok, phase: 'pushing', newKeyId: result.newKeyId ?? null };
+      return { ...ok, phase: 'pushing', newKeyId: result.newKeyId ?? null, lateWriteUntil: {} };
     case 'propagate':
       return { ...ok, propagatedAt: at };
     case 'push': {
       const sinksDone = state.sinksDone.includes(action.sinkId) ? state.sinksDone : [...state.sinksDone, action.sinkId];
       return { ...ok, sinksDone };
+    }
+    case 'repush': {
+      const sinks = (state.lateWrites?.sinks ?? []).filter((s) => s !== action.sinkId);
+      return { ...ok, lateWrites: sinks.length > 0 && state.lateWrites ? { ...state.lateWrites, sinks } : null };
     }
     case 'verify':
       return { ...ok, phase: 'verified', verifiedAt: at };
@@ -222,15 +274,40 @@ export function applyAction(state: RotationState, action: StepAction | Extract<A
         sinksAttempted: [],
         sinksDone: [],
         prioritySinks: [],
+        lateWriteUntil: {},
+        lateWrites: null,
         lastCompletedAt: at,
       };
   }
 }
 
-/** Marks a sink as being pushed to, before the push (so a crash knows it may hold the new key). */
-export function markAttempted(state: RotationState, sinkId: string, now: Date): RotationState {
-  if (state.sinksAttempted.includes(sinkId)) return state;
-  return { ...state, sinksAttempted: [...state.sinksAttempted, sinkId], updatedAt: now.toISOString() };
+/**
+ * Marks a sink as being pushed to, before the push (so a crash knows it may hold the new key), with
+ * until when a write of that push may land (so a later runner knows how long to guard against it).
+ * Called again with the moment the push ended when nothing of it is left in flight.
+ */
+export function markAttempted(state: RotationState, sinkId: string, now: Date, lateWriteUntil: Date): RotationState {
+  const sinksAttempted = state.sinksAttempted.includes(sinkId) ? state.sinksAttempted : [...state.sinksAttempted, sinkId];
+  return { ...state, sinksAttempted, lateWriteUntil: { ...state.lateWriteUntil, [sinkId]: lateWriteUntil.toISOString() }, updatedAt: now.toISOString() };
+}
+
+/** What IAM shows of a change recorded as pending by a runner that did not finish its step. */
+export function reconcilePending(pending: PendingIamChange, state: RotationState, keys: AccessKeyInfo[]): { applied: boolean; keyId: string | null } {
+  switch (pending.step) {
+    case 'create': {
+      // `start` left at most the old key: any other key is the one this call created.
+      const created = keys.find((k) => k.accessKeyId !== state.oldKeyId && k.accessKeyId !== state.currentKeyId && k.accessKeyId !== state.newKeyId);
+      return { applied: created !== undefined, keyId: created?.accessKeyId ?? null };
+    }
+    case 'deactivate': {
+      const k = keys.find((x) => x.accessKeyId === pending.keyId);
+      return { applied: k === undefined || k.status === 'Inactive', keyId: pending.keyId };
+    }
+    case 'discard':
+    case 'delete':
+    case 'delete_inactive':
+      return { applied: !keys.some((k) => k.accessKeyId === pending.keyId), keyId: pending.keyId };
+  }
 }
 
 /** The state after a failed attempt: same phase, with backoff. */
@@ -277,6 +354,8 @@ export function describeRemaining(action: Action, state: RotationState, sinkIds:
       return ['verify the new key works before any push', ...tail(true)];
     case 'push':
       return tail(true);
+    case 'repush':
+      return [`after ${action.notBefore.toISOString()}, push the new key again to ${state.lateWrites?.sinks.join(', ')} (a late write of a discarded key may land until then)`, ...tail(false)];
     case 'verify':
       return tail(false);
     case 'deactivate':

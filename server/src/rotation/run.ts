@@ -7,13 +7,14 @@ import type { Registry } from 'prom-client';
 import type { AccessKeyInfo, IamKeys, KeyLastUsed } from '../aws/iam.js';
 import type { AuditSink } from '../audit/types.js';
 import type { Logger } from '../log.js';
-import { assertPersistentStore, emptyRotationState, type Lease, type RotationState, type Store } from '../store/index.js';
+import { assertPersistentStore, emptyRotationState, type RotationState, type Store } from '../store/index.js';
 import type { RotationConfig } from './config-schema.js';
 import { errorCodeOf, safeMessage } from './errors.js';
 import { rotationMetrics } from './metrics.js';
 import { describeRemaining, planNext, type Action } from './plan.js';
-import { rotateUser, type RotationHooks, type RotationRuntime, type SecretCache, type UserResult } from './rotate-user.js';
-import { createSink } from '../sinks/index.js';
+import { keepLease, type LeaseKeeper } from './lease.js';
+import { discardUndelivered, rotateUser, type RotationHooks, type RotationRuntime, type SecretCache, type UserResult } from './rotate-user.js';
+import { createSink } from './sinks/index.js';
 import { discoverUsers, type DiscoveryProblem, type ManagedUser } from './users.js';
 
 export const ROTATION_LOCK = 'rotation';
@@ -40,7 +41,10 @@ export interface RunOptions {
   users?: string[];
   /** Rotate now even when not due, ignoring failure backoff. */
   force?: boolean;
+  /** Stop after the step in flight (its push is aborted, an IAM call finishes); the lease is released. */
   signal?: AbortSignal;
+  /** Only delete the keys of `users` that no sink received (the loop, when it stops). */
+  discardOnly?: boolean;
 }
 
 export interface RunReport {
@@ -108,37 +112,27 @@ export async function runRotation(deps: RotationDeps, opts: RunOptions = {}): Pr
     rt.metrics.leader.set(0);
     return { leader: false, users: [], problems: [] };
   }
-  let lease: Lease = acquired;
+  const keeper = keepLease(deps.store, acquired, ttlMs, deps.logger);
   rt.metrics.leader.set(1);
-  const lost = new AbortController();
-  const signal = opts.signal ? AbortSignal.any([opts.signal, lost.signal]) : lost.signal;
-  const renew = setInterval(() => {
-    deps.store.renewLease(lease, ttlMs).then(
-      (l) => {
-        if (l) lease = l;
-        else {
-          deps.logger.error({ component: 'rotation' }, 'rotation lock lost; stopping this run');
-          lost.abort();
-        }
-      },
-      () => lost.abort(),
-    );
-  }, Math.max(1000, ttlMs / 3));
-  renew.unref();
+  const signal = opts.signal ? AbortSignal.any([opts.signal, keeper.lost]) : keeper.lost;
   let crashed = false;
   try {
     const { users, problems } = await selectUsers(deps, opts.users);
     for (const p of problems) deps.logger.warn({ component: 'rotation', user: p.userName, code: p.code }, p.message);
-    const results = await pool(users, deps.config.concurrency, async (user) => {
-      try {
-        return await rotateUser(rt, user, () => lease, { force: opts.force ?? false, signal });
-      } catch (err) {
-        if ((err as Error).name === 'BoundaryAbort') throw err;
-        deps.logger.error({ component: 'rotation', user: user.userName, code: errorCodeOf(err) }, `rotation failed: ${safeMessage(err)}`);
-        const state = await deps.store.getRotationState(user.userName).catch(() => undefined);
-        return { userName: user.userName, outcome: 'failed' as const, phase: state?.phase ?? 'idle', steps: [], code: errorCodeOf(err), message: safeMessage(err) };
-      }
-    });
+    const results = opts.discardOnly
+      ? []
+      : await pool(users, deps.config.concurrency, async (user) => {
+          try {
+            return await rotateUser(rt, user, keeper, { force: opts.force ?? false, signal });
+          } catch (err) {
+            if ((err as Error).name === 'BoundaryAbort') throw err;
+            deps.logger.error({ component: 'rotation', user: user.userName, code: errorCodeOf(err) }, `rotation failed: ${safeMessage(err)}`);
+            const state = await deps.store.getRotationState(user.userName).catch(() => undefined);
+            return { userName: user.userName, outcome: 'failed' as const, phase: state?.phase ?? 'idle', steps: [], code: errorCodeOf(err), message: safeMessage(err) };
+          }
+        });
+    // The secrets of this run end with it unless the caller keeps them (the loop does, until it stops).
+    if (!deps.secrets || opts.discardOnly) await discardUndeliveredKeys(rt, users, keeper, results);
     const failed = results.some((r) => r.outcome === 'failed' || r.outcome === 'error') || problems.length > 0;
     rt.metrics.runs.inc({ result: failed ? 'partial' : 'ok' });
     return { leader: true, users: results, problems };
@@ -148,12 +142,30 @@ export async function runRotation(deps: RotationDeps, opts: RunOptions = {}): Pr
     if (!crashed) rt.metrics.runs.inc({ result: 'failed' });
     throw err;
   } finally {
-    clearInterval(renew);
+    keeper.stop();
     if (!crashed) {
-      await deps.store.releaseLease(lease).catch(() => undefined);
+      await deps.store.releaseLease(keeper.current()).catch(() => undefined);
       rt.metrics.leader.set(0);
       rt.metrics.runDuration.observe((performance.now() - started) / 1000);
       rt.metrics.lastRun.set(rt.now().getTime() / 1000);
+    }
+  }
+}
+
+/** Deletes each key of these users that no sink received (see discardUndelivered); noted in the users' results. */
+async function discardUndeliveredKeys(rt: RotationRuntime, users: ManagedUser[], keeper: LeaseKeeper, results: UserResult[]): Promise<void> {
+  for (const user of users) {
+    if (keeper.lost.aborted) return;
+    try {
+      if (!(await discardUndelivered(rt, user, keeper))) continue;
+      rt.secrets.delete(user.userName);
+      const r = results.find((x) => x.userName === user.userName);
+      if (r) {
+        r.steps.push('discard');
+        r.phase = 'creating';
+      } else results.push({ userName: user.userName, outcome: 'progressed', phase: 'creating', steps: ['discard'] });
+    } catch (err) {
+      rt.logger.error({ component: 'rotation', user: user.userName, code: errorCodeOf(err) }, `could not discard the undelivered key: ${safeMessage(err)}`);
     }
   }
 }
@@ -187,6 +199,7 @@ export async function planRotation(
       sinkIds: user.sinkIds,
       hasSecret: false,
       force: opts.force ?? false,
+      fenceMs: deps.config.lease_seconds * 1000,
     });
     const sinkProblems: PlannedUser['sinkProblems'] = [];
     if (opts.checkSinks) {
@@ -203,6 +216,22 @@ export async function planRotation(
 export interface InventoryKey extends AccessKeyInfo {
   ageSeconds: number;
   lastUsed: KeyLastUsed;
+  /** Set for a key credbroker created that not every sink received (say which), e.g. after a crash. */
+  undelivered?: string;
+}
+
+/** Why a key of this user is one credbroker created and has not delivered everywhere, if it is. */
+export function undeliveredNote(state: RotationState, key: AccessKeyInfo, sinkIds: string[]): string | undefined {
+  if (state.phase === 'pushing' && key.accessKeyId === state.newKeyId) {
+    const done = sinkIds.filter((s) => state.sinksDone.includes(s));
+    if (done.length === sinkIds.length) return undefined;
+    return done.length === 0
+      ? 'created by credbroker, delivered to no sink yet'
+      : `created by credbroker, delivered to ${done.length} of ${sinkIds.length} sinks (${done.join(', ')})`;
+  }
+  // `creating` allows only the old key: another one was created by a run that did not record it.
+  if (state.phase === 'creating' && key.accessKeyId !== state.oldKeyId) return 'created by credbroker in a run that was interrupted, delivered to no sink (the next run deletes it)';
+  return undefined;
 }
 
 export interface InventoryUser {
@@ -227,9 +256,25 @@ export async function inventory(deps: Omit<RotationDeps, 'audit' | 'registry' | 
     const keys = await deps.iam.listAccessKeys(user.userName);
     const withUse: InventoryKey[] = [];
     for (const k of keys) {
-      withUse.push({ ...k, ageSeconds: Math.floor((now.getTime() - k.createDate.getTime()) / 1000), lastUsed: await deps.iam.getAccessKeyLastUsed(k.accessKeyId) });
+      const undelivered = undeliveredNote(state, k, user.sinkIds);
+      withUse.push({
+        ...k,
+        ageSeconds: Math.floor((now.getTime() - k.createDate.getTime()) / 1000),
+        lastUsed: await deps.iam.getAccessKeyLastUsed(k.accessKeyId),
+        ...(undelivered ? { undelivered } : {}),
+      });
     }
-    const action = planNext({ state, keys, now, maxKeyAgeMs: user.maxKeyAgeSeconds * 1000, graceMs: user.graceSeconds * 1000, sinkIds: user.sinkIds, hasSecret: false, force: false });
+    const action = planNext({
+      state,
+      keys,
+      now,
+      maxKeyAgeMs: user.maxKeyAgeSeconds * 1000,
+      graceMs: user.graceSeconds * 1000,
+      sinkIds: user.sinkIds,
+      hasSecret: false,
+      force: false,
+      fenceMs: deps.config.lease_seconds * 1000,
+    });
     const next =
       action.kind === 'idle'
         ? `rotate at ${action.nextRotationAt?.toISOString() ?? '-'}`

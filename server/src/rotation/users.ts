@@ -1,9 +1,11 @@
 // Which IAM users are managed, and with which settings and sinks. Entries are matched in config
 // order; the first entry that matches a user applies. Sink fields are expanded per user
-// ({user}, {tag:KEY}); a user whose sinks cannot be resolved is reported, not rotated.
+// ({user}, {tag:KEY}) and a sink with `allowed_targets` must expand to one of them; a user whose
+// sinks cannot be resolved is reported, not rotated (and no key of it is created).
 import type { IamKeys, IamUserInfo } from '../aws/iam.js';
-import { sinkIdOf } from '../sinks/index.js';
-import { expandSinkConfig } from '../sinks/template.js';
+import { sinkIdOf, targetOf } from './sinks/index.js';
+import { targetAllowed } from './sinks/targets.js';
+import { expandSinkConfig } from './sinks/template.js';
 import type { RotationConfig, SinkConfig, UserEntry } from './config-schema.js';
 import { RotationError } from './errors.js';
 
@@ -36,7 +38,14 @@ export function matchesEntry(entry: UserEntry, user: IamUserInfo): boolean {
 
 export function resolveUser(config: RotationConfig, entryIndex: number, user: IamUserInfo): ManagedUser {
   const entry = config.users[entryIndex]!;
-  const sinks = entry.sinks.map((s, i) => expandSinkConfig(s, user, `rotation.users[${entryIndex}].sinks[${i}]`));
+  const sinks = entry.sinks.map((s, i) => {
+    const path = `rotation.users[${entryIndex}].sinks[${i}]`;
+    const expanded = expandSinkConfig(s, user, path);
+    if (expanded.type !== 'command' && expanded.allowed_targets !== undefined && !targetAllowed(expanded.allowed_targets, targetOf(expanded))) {
+      throw new RotationError('ERR_SINK_TARGET_NOT_ALLOWED', `${path}: target ${targetOf(expanded)} of user ${user.userName} is not in allowed_targets`);
+    }
+    return expanded;
+  });
   const sinkIds = sinks.map(sinkIdOf);
   const dup = sinkIds.find((id, i) => sinkIds.indexOf(id) !== i);
   if (dup !== undefined) throw new RotationError('ERR_ROTATION_CONFIG', `rotation.users[${entryIndex}]: two sinks of ${user.userName} have the id ${dup}`);

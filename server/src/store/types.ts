@@ -40,6 +40,24 @@ export interface RotationState {
   failures: number;
   nextAttemptAt: string | null;
   updatedAt: string;
+  // Added later; absent in rows written before (read as null / empty).
+  /** An IAM change about to be made: recorded before the call, cleared after it. Recovery audits what IAM shows. */
+  pendingIam?: PendingIamChange | null;
+  /**
+   * Sink id → until when a write of the new key's push may still land there (ISO): the push's
+   * deadline plus one lease period while it may be in flight, the moment it ended once nothing is.
+   */
+  lateWriteUntil?: Record<string, string>;
+  /** Sinks that may still receive a late write of a discarded key: the new key is pushed to them again once `until` passed. */
+  lateWrites?: { sinks: string[]; until: string } | null;
+}
+
+export interface PendingIamChange {
+  step: 'create' | 'discard' | 'delete' | 'delete_inactive' | 'deactivate';
+  keyId: string | null;
+  at: string;
+  /** The call was sent and got no answer (timeout, connection lost): it may or may not have happened. */
+  unanswered?: boolean;
 }
 
 /** A held lease on a named lock. `token` increases on every change of holder (fencing token). */

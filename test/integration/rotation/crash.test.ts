@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runRotation } from '../../../server/src/rotation/run.js';
 import type { BoundaryInfo } from '../../../server/src/rotation/rotate-user.js';
-import { allSinks, createManagedUser, deps, held, invariantProblems, listKeys, openStore, rotationConfig, startEnv, type Env } from './harness.js';
+import { allSinks, auditGaps, createManagedUser, deps, held, invariantProblems, listKeys, openStore, rotationConfig, startEnv, type Env } from './harness.js';
 
 let e: Env;
 beforeAll(async () => {
@@ -20,6 +20,7 @@ const GRACE = 3600;
 const LEASE = 120;
 const SINKS = ['github', 'gitlab', 'circleci', 'travis', 'command'];
 const STEPS = ['start', 'create', 'propagate', ...SINKS.map((s) => `push:${s}`), 'verify', 'deactivate', 'delete'];
+const IAM_STEPS = ['create', 'deactivate', 'delete'];
 const POINTS = ['before', 'applied', 'persisted'] as const;
 const BOUNDARIES = STEPS.flatMap((step) => POINTS.map((point) => ({ step, point })));
 
@@ -115,6 +116,12 @@ describe('crash injection at every step boundary', () => {
     for (const h of held(e, user)) expect(h.accessKeyId, h.sink).toBe(keys[0]!.id);
     expect(await invariantProblems(e, user)).toEqual([]);
     expect(Math.max(...e.keyCounts), 'never more than 2 keys').toBeLessThanOrEqual(2);
+    // Every IAM change is in the audit trail, also the one whose own record died with the process.
+    expect(await auditGaps(e, user, [original.keyId])).toEqual([]);
+    if (IAM_STEPS.includes(step) && point !== 'persisted') {
+      const observed = e.audit.find((r) => r.user === user && r.event === `rotation.${step}` && r.observed === 'after_crash');
+      expect(observed, 'the interrupted IAM change is audited as observed after the crash').toMatchObject({ outcome: point === 'applied' ? 'ok' : 'not_applied' });
+    }
     collect(user);
   });
 

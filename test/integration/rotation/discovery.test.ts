@@ -27,7 +27,7 @@ describe('users by tag, sinks by template', () => {
           tag: { key: 'credbroker:rotate', value: 'true' },
           path_prefix: '/ci/',
           sinks: [
-            { type: 'github', token_env: 'GH_TOKEN', base_url: e.github.url, owner: 'acme', repo: '{tag:credbroker:repo}', environment: 'production' },
+            { type: 'github', token_env: 'GH_TOKEN', base_url: e.github.url, owner: 'acme', repo: '{tag:credbroker:repo}', environment: 'production', allowed_targets: ['github:env:acme/app-*/production'] },
             { type: 'github', token_env: 'GH_TOKEN', base_url: e.github.url, org: 'acme', visibility: 'selected', selected_repository_ids: [1], access_key_id_name: 'AWS_ACCESS_KEY_ID_{user}', secret_access_key_name: 'AWS_SECRET_ACCESS_KEY_{user}' },
           ],
         },
@@ -49,6 +49,34 @@ describe('users by tag, sinks by template', () => {
     }
     expect(await listKeys(e, 'untagged')).toHaveLength(1);
     expect(await listKeys(e, 'tagged-elsewhere')).toHaveLength(1);
+  });
+
+  it('a user whose tag points outside allowed_targets is reported and not rotated: its next key goes nowhere', async () => {
+    // Someone with iam:TagUser on a managed user tries to send its next key to a repository of theirs.
+    const victim = await createManagedUser(e, 'retagged', { tags: { 'credbroker:rotate': 'true', 'credbroker:repo': 'evil' }, deliver: false });
+    const traversal = await createManagedUser(e, 'dotdot', { tags: { 'credbroker:rotate': 'true', 'credbroker:repo': 'app-x/../../evil' }, deliver: false });
+    const config = rotationConfig({
+      users: [
+        {
+          tag: { key: 'credbroker:rotate', value: 'true' },
+          path_prefix: '/ci/',
+          sinks: [{ type: 'github', token_env: 'GH_TOKEN', base_url: e.github.url, owner: 'acme', repo: '{tag:credbroker:repo}', allowed_targets: ['github:repo:acme/app-*'] }],
+        },
+      ],
+    });
+    const store = openStore(e);
+    const report = await runRotation(deps(e, config, store), { users: ['retagged', 'dotdot'], force: true });
+    await store.close();
+    expect(report.users).toEqual([]);
+    expect(report.problems).toEqual([
+      expect.objectContaining({ userName: 'dotdot', code: 'ERR_SINK_TARGET_NOT_ALLOWED' }),
+      expect.objectContaining({ userName: 'retagged', code: 'ERR_SINK_TARGET_NOT_ALLOWED', message: expect.stringContaining('target github:repo:acme/evil of user retagged is not in allowed_targets') }),
+    ]);
+    // No key was created, and nothing was written anywhere.
+    expect(await listKeys(e, 'retagged')).toEqual([{ id: victim.keyId, status: 'Active' }]);
+    expect(await listKeys(e, 'dotdot')).toEqual([{ id: traversal.keyId, status: 'Active' }]);
+    expect(e.github.scopes.has('repo:acme/evil')).toBe(false);
+    expect([...e.github.scopes.keys()].filter((k) => k.includes('evil'))).toEqual([]);
   });
 });
 

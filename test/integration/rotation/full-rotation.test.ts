@@ -121,9 +121,22 @@ describe('a full rotation', () => {
     expect(events).toEqual(
       expect.arrayContaining(['rotation.start', 'rotation.create', 'rotation.propagate', 'rotation.push', 'rotation.verify', 'rotation.deactivate', 'rotation.delete']),
     );
-    const create = e.audit.find((r) => r.event === 'rotation.create')!;
-    expect(create).toMatchObject({ user, outcome: 'ok', old_key_id: original.keyId });
+    const create = e.audit.find((r) => r.event === 'rotation.create' && r.outcome === 'ok')!;
+    expect(create).toMatchObject({ user, old_key_id: original.keyId });
     expect(create.new_key_id).toMatch(/^AKIA/);
+    // `start` names the key it replaces.
+    expect(e.audit.find((r) => r.event === 'rotation.start')).toMatchObject({ user, outcome: 'ok', old_key_id: original.keyId, new_key_id: null });
+    // Every IAM change has its intent written before the call, then its outcome, in that order.
+    const iam = e.audit.filter((r) => ['rotation.create', 'rotation.deactivate', 'rotation.delete'].includes(String(r.event)));
+    expect(iam.map((r) => `${String(r.event)}:${String(r.outcome)}`)).toEqual([
+      'rotation.create:intent',
+      'rotation.create:ok',
+      'rotation.deactivate:intent',
+      'rotation.deactivate:ok',
+      'rotation.delete:intent',
+      'rotation.delete:ok',
+    ]);
+    expect(iam.find((r) => r.event === 'rotation.delete' && r.outcome === 'intent')).toMatchObject({ key_id: original.keyId });
     const metrics = await e.registry.getSingleMetricAsString('credbroker_rotation_steps_total');
     expect(metrics).toContain('step="push",outcome="ok"} 5');
   });

@@ -15,7 +15,7 @@ import { rotationConfigSchema, type RotationConfig, type RotationConfigInput } f
 import { SqliteStore } from '../../../server/src/store/sqlite.js';
 import type { RotationDeps } from '../../../server/src/rotation/run.js';
 import type { RotationHooks, SecretCache } from '../../../server/src/rotation/rotate-user.js';
-import { createSink } from '../../../server/src/sinks/index.js';
+import { createSink } from '../../../server/src/rotation/sinks/index.js';
 import { SecretValue } from '../../../server/src/rotation/secret.js';
 
 export interface Held {
@@ -41,6 +41,8 @@ export interface Env {
   auditSink: AuditSink;
   /** Every key count seen by the adapter's ListAccessKeys. */
   keyCounts: number[];
+  /** Every key id the adapter saw (listed or created), per user. */
+  keysSeen: Map<string, Set<string>>;
   registry: Registry;
   commandScript: string;
   close(): Promise<void>;
@@ -72,13 +74,25 @@ process.stdin.on('end', () => {
   const creds = { accessKeyId: moto.env.AWS_ACCESS_KEY_ID!, secretAccessKey: moto.env.AWS_SECRET_ACCESS_KEY! };
   const iamAdmin = new IAMClient({ region: 'us-east-1', endpoint: moto.endpoint, credentials: creds });
   const keyCounts: number[] = [];
+  const keysSeen = new Map<string, Set<string>>();
+  const saw = (user: string, id: string) => {
+    let ids = keysSeen.get(user);
+    if (!ids) keysSeen.set(user, (ids = new Set()));
+    ids.add(id);
+  };
   const real = createIamKeys({ region: 'us-east-1', iamEndpoint: moto.endpoint, stsEndpoint: moto.endpoint, credentials: creds, throttleBaseMs: 1 });
   const iam: IamKeys = {
     ...real,
     async listAccessKeys(user) {
       const keys = await real.listAccessKeys(user);
       keyCounts.push(keys.length);
+      for (const k of keys) saw(user, k.accessKeyId);
       return keys;
+    },
+    async createAccessKey(user) {
+      const key = await real.createAccessKey(user);
+      saw(user, key.accessKeyId);
+      return key;
     },
   };
   const logs: string[] = [];
@@ -112,6 +126,7 @@ process.stdin.on('end', () => {
       },
     },
     keyCounts,
+    keysSeen,
     registry: new Registry(),
     commandScript,
     async close() {
@@ -232,4 +247,24 @@ export async function invariantProblems(e: Env, user: string): Promise<string[]>
     }
   }
   return problems;
+}
+
+/**
+ * IAM changes of `user` the audit trail does not show: every key the broker created has a
+ * `rotation.create` ok record (its own, or one observed after a crash), every key that is gone has
+ * an ok `rotation.delete` / `discard` / `delete_inactive`, every Inactive key an ok `deactivate`.
+ * `humanKeys` were created outside the broker.
+ */
+export async function auditGaps(e: Env, user: string, humanKeys: string[]): Promise<string[]> {
+  const now = new Set((await listKeys(e, user)).map((k) => k.id));
+  const inactive = new Set((await listKeys(e, user)).filter((k) => k.status === 'Inactive').map((k) => k.id));
+  const ok = (event: string, id: string) =>
+    e.audit.some((r) => r.user === user && r.event === event && r.outcome === 'ok' && (r.key_id === id || (event === 'rotation.create' && r.new_key_id === id)));
+  const gaps: string[] = [];
+  for (const id of e.keysSeen.get(user) ?? []) {
+    if (!humanKeys.includes(id) && !ok('rotation.create', id)) gaps.push(`created ${id}: no rotation.create`);
+    if (!now.has(id) && !['rotation.delete', 'rotation.discard', 'rotation.delete_inactive'].some((ev) => ok(ev, id))) gaps.push(`deleted ${id}: no delete/discard record`);
+    if (inactive.has(id) && !ok('rotation.deactivate', id)) gaps.push(`deactivated ${id}: no rotation.deactivate`);
+  }
+  return gaps;
 }

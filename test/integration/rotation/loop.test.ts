@@ -64,7 +64,7 @@ describe('rotation loop', () => {
     await b.store.close();
     const rotated = reports.filter((r) => r.report.users.some((u) => u.steps.includes('create')));
     expect(rotated).toHaveLength(1);
-    expect(e.audit.filter((r) => r.user === user && r.event === 'rotation.create')).toHaveLength(1);
+    expect(e.audit.filter((r) => r.user === user && r.event === 'rotation.create' && r.outcome === 'ok')).toHaveLength(1);
     const keys = await listKeys(e, user);
     expect(keys.find((k) => k.id === original.keyId)!.status).toBe('Inactive');
     expect(await invariantProblems(e, user)).toEqual([]);

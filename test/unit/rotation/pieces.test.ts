@@ -2,24 +2,50 @@
 // sink's environment, and the shape of audit records.
 import { describe, expect, it } from 'vitest';
 import { inspect } from 'node:util';
-import { expandSinkConfig, expandTemplate } from '../../../server/src/sinks/template.js';
+import { expandSinkConfig, expandTemplate } from '../../../server/src/rotation/sinks/template.js';
+import { targetAllowed } from '../../../server/src/rotation/sinks/targets.js';
 import { SecretValue, scrub } from '../../../server/src/rotation/secret.js';
 import { isThrottling, withThrottleBackoff } from '../../../server/src/aws/iam.js';
-import { childEnv } from '../../../server/src/sinks/command.js';
-import { sinkIdOf } from '../../../server/src/sinks/index.js';
+import { childEnv } from '../../../server/src/rotation/sinks/command.js';
+import { sinkIdOf } from '../../../server/src/rotation/sinks/index.js';
 import { rotationConfigSchema } from '../../../server/src/rotation/config-schema.js';
 import { matchesEntry } from '../../../server/src/rotation/users.js';
 
 const user = { userName: 'ci-app', tags: { 'credbroker:repo': 'acme/app', empty: '' } };
 
 describe('sink templates', () => {
-  it('expands {user} and {tag:KEY}', () => {
+  const travis = (over: Record<string, unknown>) => rotationConfigSchema.parse({ users: [{ tag: { key: 'k' }, sinks: [{ type: 'travis', token_env: 'T', allowed_targets: ['travis:acme/*'], ...over }] }] }).users[0]!.sinks[0]!;
+  it('expands {user} and {tag:KEY} in target fields and variable names', () => {
     expect(expandTemplate('{tag:credbroker:repo}-{user}', user, 'p')).toBe('acme/app-ci-app');
-    expect(expandSinkConfig({ repo: '{tag:credbroker:repo}', command: ['x', '{user}'], n: 1 }, user, 'p')).toEqual({ repo: 'acme/app', command: ['x', 'ci-app'], n: 1 });
+    const out = expandSinkConfig(travis({ repo: 'acme/{user}', access_key_id_name: 'ID_{tag:credbroker:repo}' }), user, 'p');
+    expect(out).toMatchObject({ repo: 'acme/ci-app', access_key_id_name: 'ID_acme/app' });
   });
   it('refuses a missing or empty tag instead of writing somewhere else', () => {
     expect(() => expandTemplate('{tag:nope}', user, 'rotation.users[0].sinks[0].repo')).toThrow(expect.objectContaining({ code: 'ERR_SINK_TEMPLATE' }));
     expect(() => expandTemplate('{tag:empty}', user, 'p')).toThrow(expect.objectContaining({ code: 'ERR_SINK_TEMPLATE' }));
+  });
+  it.each([
+    { name: 'a slash (another owner or path)', value: 'evil/app' },
+    { name: 'a parent segment', value: '..' },
+    { name: 'a URL-encoded slash', value: 'a%2Fb' },
+    { name: 'a space', value: 'a b' },
+  ])('refuses a tag value with $name in a target field', ({ value }) => {
+    const sink = travis({ repo: 'acme/{tag:repo}' });
+    expect(() => expandSinkConfig(sink, { userName: 'u', tags: { repo: value } }, 'p')).toThrow(expect.objectContaining({ code: 'ERR_SINK_TARGET_NOT_ALLOWED' }));
+  });
+});
+
+describe('allowed_targets patterns', () => {
+  it.each([
+    { name: 'matches the exact target', pattern: 'github:repo:acme/app', target: 'github:repo:acme/app', expected: true },
+    { name: '* matches within a segment', pattern: 'github:repo:acme/app-*', target: 'github:repo:acme/app-web', expected: true },
+    { name: '* does not cross a slash', pattern: 'github:repo:acme/*', target: 'github:repo:acme/x/y', expected: false },
+    { name: '* does not cross a colon', pattern: 'github:*', target: 'github:org:acme', expected: false },
+    { name: 'is anchored at the start', pattern: 'repo:acme/app', target: 'github:repo:acme/app', expected: false },
+    { name: 'is anchored at the end', pattern: 'github:repo:acme/app', target: 'github:repo:acme/app-evil', expected: false },
+    { name: 'treats regex characters literally', pattern: 'travis:acme/a.b', target: 'travis:acme/aXb', expected: false },
+  ])('$name', ({ pattern, target, expected }) => {
+    expect(targetAllowed([pattern], target)).toBe(expected);
   });
 });
 
@@ -27,7 +53,7 @@ describe('user entries', () => {
   const cfg = rotationConfigSchema.parse({
     users: [
       { name: 'exact', sinks: [{ type: 'travis', token_env: 'T', repo: 'a/b' }] },
-      { tag: { key: 'credbroker:rotate', value: 'true' }, path_prefix: '/ci/', sinks: [{ type: 'travis', token_env: 'T', repo: '{tag:repo}' }] },
+      { tag: { key: 'credbroker:rotate', value: 'true' }, path_prefix: '/ci/', sinks: [{ type: 'travis', token_env: 'T', repo: 'acme/{tag:repo}', allowed_targets: ['travis:acme/*'] }] },
     ],
   });
   const u = (userName: string, path: string, tags: Record<string, string> = {}) => ({ userName, arn: '', path, tags });

@@ -1,6 +1,6 @@
 // The rotation planner: one next action from state + keys + clock + whether the secret is in memory.
 import { describe, expect, it } from 'vitest';
-import { applyAction, markAttempted, planNext, recordFailure, type Action, type PlanInput } from '../../../server/src/rotation/plan.js';
+import { applyAction, markAttempted, planNext, reconcilePending, recordFailure, type Action, type PlanInput } from '../../../server/src/rotation/plan.js';
 import { emptyRotationState, type RotationState } from '../../../server/src/store/types.js';
 import type { AccessKeyInfo } from '../../../server/src/aws/iam.js';
 
@@ -19,6 +19,7 @@ const base = (over: Partial<PlanInput>): PlanInput => ({
   sinkIds: ['gh', 'travis'],
   hasSecret: false,
   force: false,
+  fenceMs: 120_000,
   ...over,
 });
 
@@ -123,20 +124,81 @@ const cases: Array<{ name: string; input: Partial<PlanInput>; expected: Partial<
   },
 ];
 
+const SEC = 1000;
+const iso = (msFromNow: number) => new Date(NOW.getTime() + msFromNow).toISOString();
+const pushing = (over: Partial<RotationState>) => state({ phase: 'pushing', oldKeyId: 'K1', newKeyId: 'K2', propagatedAt: NOW.toISOString(), ...over });
+const twoKeys = [key('K1', 'Active', 31), key('K2', 'Active', 0)];
+
+// Late writes: a push of a dropped key may land until its recorded lateWriteUntil (the deadline plus one lease period, fenceMs 120 s, or the moment it ended with nothing in flight).
+cases.push(
+  {
+    name: 'a key dropped while its push may still land: that sink is pushed again once that window has passed',
+    input: { state: pushing({ sinksAttempted: ['gh'], lateWriteUntil: { gh: iso(110 * SEC) } }), keys: twoKeys, hasSecret: false },
+    expected: { kind: 'discard', keyId: 'K2', lateWrites: { sinks: ['gh'], until: iso(110 * SEC) } } as Partial<Action>,
+  },
+  {
+    name: 'a push recorded without a window (an older version) is taken to have run until now',
+    input: { state: pushing({ sinksAttempted: ['travis'] }), keys: twoKeys, hasSecret: false },
+    expected: { kind: 'discard', lateWrites: { sinks: ['travis'], until: iso(120 * SEC) } } as Partial<Action>,
+  },
+  {
+    name: 'a new key that vanished while its pushes may still land: restart, guarding those sinks',
+    input: { state: pushing({ sinksAttempted: ['gh'], lateWriteUntil: { gh: iso(120 * SEC) } }), keys: [key('K1', 'Active', 31)] },
+    expected: { kind: 'restart', lateWrites: { sinks: ['gh'], until: iso(120 * SEC) } } as Partial<Action>,
+  },
+  {
+    name: 'every sink confirmed but late writes pending: push again to those sinks, not before the window ends',
+    input: { state: pushing({ sinksDone: ['gh', 'travis'], lateWrites: { sinks: ['gh'], until: iso(30 * SEC) } }), keys: twoKeys, hasSecret: true },
+    expected: { kind: 'repush', sinkId: 'gh', keyId: 'K2', notBefore: new Date(iso(30 * SEC)) } as Partial<Action>,
+  },
+  {
+    name: 'every sink confirmed, late writes pending, but the secret is gone: the key cannot be pushed again, so it is discarded',
+    input: { state: pushing({ sinksDone: ['gh', 'travis'], lateWrites: { sinks: ['gh'], until: iso(30 * SEC) } }), keys: twoKeys, hasSecret: false },
+    expected: { kind: 'discard', keyId: 'K2', lateWrites: { sinks: ['gh'], until: iso(30 * SEC) } } as Partial<Action>,
+  },
+  {
+    name: 'late writes to a sink that is no longer configured do not hold the rotation',
+    input: { state: pushing({ sinksDone: ['gh', 'travis'], lateWrites: { sinks: ['removed'], until: iso(30 * SEC) } }), keys: twoKeys, hasSecret: true },
+    expected: { kind: 'verify', keyId: 'K2', signed: true },
+  },
+);
+
 describe('planNext', () => {
   it.each(cases)('$name', ({ input, expected }) => {
     expect(planNext(base(input))).toMatchObject(expected);
+  });
+  it('a key dropped after the windows of its pushes ended (or they ended with nothing in flight): no late writes to guard against', () => {
+    const a = planNext(base({ state: pushing({ sinksAttempted: ['gh'], lateWriteUntil: { gh: iso(-80 * SEC) } }), keys: twoKeys, hasSecret: false }));
+    expect(a).toEqual({ kind: 'discard', keyId: 'K2', reason: 'its secret was lost before every sink confirmed it' });
   });
 });
 
 describe('applyAction', () => {
   it('discarding the new key goes back to creating and remembers which sinks may hold it', () => {
     let s = state({ phase: 'pushing', oldKeyId: 'K1', newKeyId: 'K2', propagatedAt: NOW.toISOString() });
-    s = markAttempted(s, 'gh', NOW);
+    s = markAttempted(s, 'gh', NOW, NOW);
     s = applyAction(s, { kind: 'push', sinkId: 'gh', keyId: 'K2' }, NOW);
-    s = markAttempted(s, 'travis', NOW);
+    s = markAttempted(s, 'travis', NOW, NOW);
     const next = applyAction(s, { kind: 'discard', keyId: 'K2', reason: 'x' }, NOW);
     expect(next).toMatchObject({ phase: 'creating', oldKeyId: 'K1', newKeyId: null, sinksDone: [], sinksAttempted: [], prioritySinks: ['gh', 'travis'], propagatedAt: null });
+  });
+
+  it('a discard records the late-write window; each push again clears its sink; completion clears it all', () => {
+    let s = pushing({ sinksAttempted: ['gh'], lateWriteUntil: { gh: iso(120 * SEC) } });
+    s = applyAction(s, { kind: 'discard', keyId: 'K2', reason: 'x', lateWrites: { sinks: ['gh', 'travis'], until: iso(120 * SEC) } }, NOW);
+    expect(s).toMatchObject({ phase: 'creating', lateWriteUntil: {}, lateWrites: { sinks: ['gh', 'travis'], until: iso(120 * SEC) } });
+    s = applyAction(s, { kind: 'create' }, NOW, { newKeyId: 'K3' });
+    expect(s.lateWrites).toEqual({ sinks: ['gh', 'travis'], until: iso(120 * SEC) });
+    s = applyAction(s, { kind: 'repush', sinkId: 'gh', keyId: 'K3', notBefore: NOW }, NOW);
+    expect(s.lateWrites).toEqual({ sinks: ['travis'], until: iso(120 * SEC) });
+    s = applyAction(s, { kind: 'repush', sinkId: 'travis', keyId: 'K3', notBefore: NOW }, NOW);
+    expect(s.lateWrites).toBeNull();
+  });
+
+  it('a key discarded because nobody received it keeps the failure and its backoff', () => {
+    const failed = recordFailure(pushing({ sinksAttempted: ['gh'] }), 'ERR_SINK_HTTP', 'gh answered 500', NOW, 60_000);
+    const next = applyAction(failed, { kind: 'discard', keyId: 'K2', reason: 'x', undelivered: true }, NOW);
+    expect(next).toMatchObject({ phase: 'creating', newKeyId: null, failures: 1, errorCode: 'ERR_SINK_HTTP', nextAttemptAt: failed.nextAttemptAt, prioritySinks: ['gh'] });
   });
 
   it('completion records the new key as current and clears the rotation', () => {
@@ -180,11 +242,26 @@ describe('the whole machine, simulated', () => {
       }
       if (a.kind === 'delete') keys = keys.filter((k) => k.accessKeyId !== a.keyId);
       if (a.kind === 'verify') secret = false;
-      if (a.kind === 'push') s = markAttempted(s, a.sinkId, now);
+      if (a.kind === 'push') s = markAttempted(s, a.sinkId, now, now);
       expect(keys.length).toBeLessThanOrEqual(2);
       s = applyAction(s, a as Exclude<Action, { kind: 'idle' | 'wait' | 'error' }>, now, a.kind === 'create' ? { newKeyId: 'K2' } : {});
     }
     expect(trace).toEqual(['start', 'create', 'propagate', 'push', 'push', 'verify', 'deactivate', 'wait', 'delete', 'idle']);
     expect(keys).toEqual([expect.objectContaining({ accessKeyId: 'K2', status: 'Active' })]);
+  });
+});
+
+describe('reconcilePending: what IAM shows of a change its runner did not finish', () => {
+  const at = NOW.toISOString();
+  it.each([
+    { name: 'a create that happened: the key that is neither old nor current', step: 'create' as const, keyId: null, st: { phase: 'creating' as const, oldKeyId: 'K1' }, keys: [key('K1', 'Active', 31), key('K9', 'Active', 0)], expected: { applied: true, keyId: 'K9' } },
+    { name: 'a create that did not happen', step: 'create' as const, keyId: null, st: { phase: 'creating' as const, oldKeyId: 'K1' }, keys: [key('K1', 'Active', 31)], expected: { applied: false, keyId: null } },
+    { name: 'a delete that happened', step: 'delete' as const, keyId: 'K1', st: { phase: 'grace' as const, oldKeyId: 'K1', newKeyId: 'K2' }, keys: [key('K2', 'Active', 0)], expected: { applied: true, keyId: 'K1' } },
+    { name: 'a delete that did not happen', step: 'delete' as const, keyId: 'K1', st: { phase: 'grace' as const, oldKeyId: 'K1', newKeyId: 'K2' }, keys: [key('K1', 'Inactive', 31), key('K2', 'Active', 0)], expected: { applied: false, keyId: 'K1' } },
+    { name: 'a discard that happened', step: 'discard' as const, keyId: 'K2', st: { phase: 'pushing' as const, oldKeyId: 'K1', newKeyId: 'K2' }, keys: [key('K1', 'Active', 31)], expected: { applied: true, keyId: 'K2' } },
+    { name: 'a deactivate that happened', step: 'deactivate' as const, keyId: 'K1', st: { phase: 'verified' as const, oldKeyId: 'K1', newKeyId: 'K2' }, keys: [key('K1', 'Inactive', 31), key('K2', 'Active', 0)], expected: { applied: true, keyId: 'K1' } },
+    { name: 'a deactivate that did not happen', step: 'deactivate' as const, keyId: 'K1', st: { phase: 'verified' as const, oldKeyId: 'K1', newKeyId: 'K2' }, keys: [key('K1', 'Active', 31), key('K2', 'Active', 0)], expected: { applied: false, keyId: 'K1' } },
+  ])('$name', ({ step, keyId, st, keys, expected }) => {
+    expect(reconcilePending({ step, keyId, at }, state(st), keys)).toEqual(expected);
   });
 });

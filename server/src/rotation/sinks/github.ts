@@ -1,12 +1,13 @@
 // GitHub Actions secrets (repository, environment or organization) through @octokit/rest. Values are
-// sealed with the target's public key (libsodium sealed box), as GitHub requires.
+// sealed with the target's public key (libsodium sealed box), as GitHub requires. Octokit's requests
+// go through fencedFetch: a timeout per request (Octokit has none of its own) and the push fence.
 import { Octokit } from '@octokit/rest';
 import sodium from 'libsodium-wrappers';
-import type { GithubSinkConfig } from '../rotation/config-schema.js';
-import { RotationError } from '../rotation/errors.js';
-import type { NewAccessKey } from '../rotation/secret.js';
-import { httpError, networkError, requireToken } from './http.js';
-import type { Sink, SinkContext } from './types.js';
+import type { GithubSinkConfig } from '../config-schema.js';
+import { RotationError } from '../errors.js';
+import type { NewAccessKey } from '../secret.js';
+import { fencedFetch, httpError, networkError, requireToken } from './http.js';
+import type { PushFence, Sink, SinkContext } from './types.js';
 
 export function githubSinkId(cfg: GithubSinkConfig): string {
   const target = cfg.org !== undefined ? `org:${cfg.org}` : cfg.environment !== undefined ? `env:${cfg.owner}/${cfg.repo}/${cfg.environment}` : `repo:${cfg.owner}/${cfg.repo}`;
@@ -23,13 +24,13 @@ export async function sealForGithub(publicKeyB64: string, value: string): Promis
 const silentLog = { debug() {}, info() {}, warn() {}, error() {} };
 
 export function createGithubSink(cfg: GithubSinkConfig, ctx: SinkContext, id = githubSinkId(cfg)): Sink {
-  const client = (): Octokit =>
+  const client = (fence: PushFence): Octokit =>
     new Octokit({
       auth: requireToken(id, ctx.env, cfg.token_env),
       baseUrl: cfg.base_url.replace(/\/+$/, ''),
       userAgent: 'credbroker-rotation',
       log: silentLog,
-      request: { timeout: ctx.timeoutMs },
+      request: { fetch: (url: string, init: RequestInit) => fencedFetch(id, `${init.method ?? 'GET'} ${new URL(url).pathname}`, url, init, ctx.timeoutMs, fence) },
     });
 
   const wrap = async <T>(what: string, fn: () => Promise<T>): Promise<T> => {
@@ -37,25 +38,26 @@ export function createGithubSink(cfg: GithubSinkConfig, ctx: SinkContext, id = g
       return await fn();
     } catch (err) {
       if (err instanceof RotationError) throw err;
+      // Octokit wraps what fencedFetch threw (deadline, network) as a RequestError with status 500.
+      const cause = (err as { cause?: unknown }).cause;
+      if (cause instanceof RotationError) throw cause;
       const status = (err as { status?: unknown }).status;
       if (typeof status === 'number' && status > 0) throw httpError(id, what, status);
       throw networkError(id, what, err);
     }
   };
 
-  const publicKey = (gh: Octokit, signal?: AbortSignal) =>
+  const publicKey = (gh: Octokit) =>
     wrap('get public key', async () => {
-      const request = signal ? { signal } : {};
-      if (cfg.org !== undefined) return (await gh.rest.actions.getOrgPublicKey({ org: cfg.org, request })).data;
+      if (cfg.org !== undefined) return (await gh.rest.actions.getOrgPublicKey({ org: cfg.org })).data;
       if (cfg.environment !== undefined) {
-        return (await gh.rest.actions.getEnvironmentPublicKey({ owner: cfg.owner!, repo: cfg.repo!, environment_name: cfg.environment, request })).data;
+        return (await gh.rest.actions.getEnvironmentPublicKey({ owner: cfg.owner!, repo: cfg.repo!, environment_name: cfg.environment })).data;
       }
-      return (await gh.rest.actions.getRepoPublicKey({ owner: cfg.owner!, repo: cfg.repo!, request })).data;
+      return (await gh.rest.actions.getRepoPublicKey({ owner: cfg.owner!, repo: cfg.repo! })).data;
     });
 
-  const put = (gh: Octokit, name: string, encrypted_value: string, key_id: string, signal?: AbortSignal) =>
+  const put = (gh: Octokit, name: string, encrypted_value: string, key_id: string) =>
     wrap(`put secret ${name}`, async () => {
-      const request = signal ? { signal } : {};
       if (cfg.org !== undefined) {
         await gh.rest.actions.createOrUpdateOrgSecret({
           org: cfg.org,
@@ -64,7 +66,6 @@ export function createGithubSink(cfg: GithubSinkConfig, ctx: SinkContext, id = g
           key_id,
           visibility: cfg.visibility,
           ...(cfg.selected_repository_ids ? { selected_repository_ids: cfg.selected_repository_ids } : {}),
-          request,
         });
       } else if (cfg.environment !== undefined) {
         await gh.rest.actions.createOrUpdateEnvironmentSecret({
@@ -74,10 +75,9 @@ export function createGithubSink(cfg: GithubSinkConfig, ctx: SinkContext, id = g
           secret_name: name,
           encrypted_value,
           key_id,
-          request,
         });
       } else {
-        await gh.rest.actions.createOrUpdateRepoSecret({ owner: cfg.owner!, repo: cfg.repo!, secret_name: name, encrypted_value, key_id, request });
+        await gh.rest.actions.createOrUpdateRepoSecret({ owner: cfg.owner!, repo: cfg.repo!, secret_name: name, encrypted_value, key_id });
       }
     });
 
@@ -85,14 +85,14 @@ export function createGithubSink(cfg: GithubSinkConfig, ctx: SinkContext, id = g
     id,
     type: 'github',
     async preflight(signal) {
-      await publicKey(client(), signal);
+      await publicKey(client(signal ? { signal } : {}));
     },
-    async deliver(key: NewAccessKey, signal) {
-      const gh = client();
-      const pk = await publicKey(gh, signal);
+    async deliver(key: NewAccessKey, fence = {}) {
+      const gh = client(fence);
+      const pk = await publicKey(gh);
       // Two separate writes: a job that starts between them sees a mismatched pair (docs/rotation.md, "Invariants").
-      await put(gh, cfg.secret_access_key_name, await sealForGithub(pk.key, key.secretAccessKey.reveal()), pk.key_id, signal);
-      await put(gh, cfg.access_key_id_name, await sealForGithub(pk.key, key.accessKeyId), pk.key_id, signal);
+      await put(gh, cfg.secret_access_key_name, await sealForGithub(pk.key, key.secretAccessKey.reveal()), pk.key_id);
+      await put(gh, cfg.access_key_id_name, await sealForGithub(pk.key, key.accessKeyId), pk.key_id);
     },
   };
 }

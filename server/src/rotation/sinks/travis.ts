@@ -1,10 +1,10 @@
 // Travis CI repository environment variables, API v3: always private (`public: false`). Upsert:
 // list the repository's variables, PATCH the one with the name (and branch), else POST a new one.
-import type { TravisSinkConfig } from '../rotation/config-schema.js';
-import { RotationError } from '../rotation/errors.js';
-import type { NewAccessKey } from '../rotation/secret.js';
-import { fetchWithTimeout, httpError, requireToken, trimSlash } from './http.js';
-import type { Sink, SinkContext } from './types.js';
+import type { TravisSinkConfig } from '../config-schema.js';
+import { RotationError } from '../errors.js';
+import type { NewAccessKey } from '../secret.js';
+import { fencedFetch, httpError, requireToken, trimSlash } from './http.js';
+import type { PushFence, Sink, SinkContext } from './types.js';
 
 export function travisSinkId(cfg: TravisSinkConfig): string {
   return `travis:${cfg.repo}${cfg.branch ? `@${cfg.branch}` : ''}`;
@@ -26,8 +26,8 @@ export function createTravisSink(cfg: TravisSinkConfig, ctx: SinkContext, id = t
     'user-agent': 'credbroker-rotation',
   });
 
-  const list = async (signal?: AbortSignal): Promise<TravisEnvVar[]> => {
-    const res = await fetchWithTimeout(id, 'list env vars', `${repoUrl}/env_vars`, { headers: headers() }, ctx.timeoutMs, signal);
+  const list = async (fence: PushFence): Promise<TravisEnvVar[]> => {
+    const res = await fencedFetch(id, 'list env vars', `${repoUrl}/env_vars`, { headers: headers() }, ctx.timeoutMs, fence);
     if (!res.ok) {
       await res.body?.cancel();
       throw httpError(id, 'list env vars', res.status);
@@ -37,19 +37,19 @@ export function createTravisSink(cfg: TravisSinkConfig, ctx: SinkContext, id = t
     return body.env_vars;
   };
 
-  const setVar = async (existing: TravisEnvVar[], name: string, value: string, signal?: AbortSignal) => {
+  const setVar = async (existing: TravisEnvVar[], name: string, value: string, fence: PushFence) => {
     const branch = cfg.branch ?? null;
     const found = existing.find((v) => v.name === name && (v.branch ?? null) === branch);
     const res = found
-      ? await fetchWithTimeout(
+      ? await fencedFetch(
           id,
           `update ${name}`,
           `${repoUrl}/env_var/${encodeURIComponent(found.id)}`,
           { method: 'PATCH', headers: headers(), body: JSON.stringify({ 'env_var.value': value, 'env_var.public': false }) },
           ctx.timeoutMs,
-          signal,
+          fence,
         )
-      : await fetchWithTimeout(
+      : await fencedFetch(
           id,
           `create ${name}`,
           `${repoUrl}/env_vars`,
@@ -59,7 +59,7 @@ export function createTravisSink(cfg: TravisSinkConfig, ctx: SinkContext, id = t
             body: JSON.stringify({ 'env_var.name': name, 'env_var.value': value, 'env_var.public': false, 'env_var.branch': branch }),
           },
           ctx.timeoutMs,
-          signal,
+          fence,
         );
     await res.body?.cancel();
     if (!res.ok) throw httpError(id, `${found ? 'update' : 'create'} ${name}`, res.status);
@@ -69,12 +69,12 @@ export function createTravisSink(cfg: TravisSinkConfig, ctx: SinkContext, id = t
     id,
     type: 'travis',
     async preflight(signal) {
-      await list(signal);
+      await list(signal ? { signal } : {});
     },
-    async deliver(key: NewAccessKey, signal) {
-      const existing = await list(signal);
-      await setVar(existing, cfg.secret_access_key_name, key.secretAccessKey.reveal(), signal);
-      await setVar(existing, cfg.access_key_id_name, key.accessKeyId, signal);
+    async deliver(key: NewAccessKey, fence = {}) {
+      const existing = await list(fence);
+      await setVar(existing, cfg.secret_access_key_name, key.secretAccessKey.reveal(), fence);
+      await setVar(existing, cfg.access_key_id_name, key.accessKeyId, fence);
     },
   };
 }

@@ -1,8 +1,8 @@
 // CircleCI project environment variables, API v2 (POST /project/{slug}/envvar creates or replaces).
-import type { CircleciSinkConfig } from '../rotation/config-schema.js';
-import type { NewAccessKey } from '../rotation/secret.js';
-import { fetchWithTimeout, httpError, requireToken, trimSlash } from './http.js';
-import type { Sink, SinkContext } from './types.js';
+import type { CircleciSinkConfig } from '../config-schema.js';
+import type { NewAccessKey } from '../secret.js';
+import { fencedFetch, httpError, requireToken, trimSlash } from './http.js';
+import type { PushFence, Sink, SinkContext } from './types.js';
 
 export function circleciSinkId(cfg: CircleciSinkConfig): string {
   return `circleci:${cfg.project_slug}`;
@@ -17,8 +17,8 @@ export function createCircleciSink(cfg: CircleciSinkConfig, ctx: SinkContext, id
     'content-type': 'application/json',
   });
 
-  const setVar = async (name: string, value: string, signal?: AbortSignal) => {
-    const res = await fetchWithTimeout(id, `set ${name}`, `${base}/envvar`, { method: 'POST', headers: headers(), body: JSON.stringify({ name, value }) }, ctx.timeoutMs, signal);
+  const setVar = async (name: string, value: string, fence: PushFence) => {
+    const res = await fencedFetch(id, `set ${name}`, `${base}/envvar`, { method: 'POST', headers: headers(), body: JSON.stringify({ name, value }) }, ctx.timeoutMs, fence);
     await res.body?.cancel();
     if (res.status !== 201 && res.status !== 200) throw httpError(id, `set ${name}`, res.status);
   };
@@ -27,13 +27,13 @@ export function createCircleciSink(cfg: CircleciSinkConfig, ctx: SinkContext, id
     id,
     type: 'circleci',
     async preflight(signal) {
-      const res = await fetchWithTimeout(id, 'list envvars', `${base}/envvar`, { headers: headers() }, ctx.timeoutMs, signal);
+      const res = await fencedFetch(id, 'list envvars', `${base}/envvar`, { headers: headers() }, ctx.timeoutMs, signal ? { signal } : {});
       await res.body?.cancel();
       if (!res.ok) throw httpError(id, 'list envvars', res.status);
     },
-    async deliver(key: NewAccessKey, signal) {
-      await setVar(cfg.secret_access_key_name, key.secretAccessKey.reveal(), signal);
-      await setVar(cfg.access_key_id_name, key.accessKeyId, signal);
+    async deliver(key: NewAccessKey, fence = {}) {
+      await setVar(cfg.secret_access_key_name, key.secretAccessKey.reveal(), fence);
+      await setVar(cfg.access_key_id_name, key.accessKeyId, fence);
     },
   };
 }

@@ -1,5 +1,5 @@
 // Sink factory: config (already expanded for one user) → Sink.
-import type { SinkConfig } from '../rotation/config-schema.js';
+import type { SinkConfig } from '../config-schema.js';
 import { circleciSinkId, createCircleciSink } from './circleci.js';
 import { commandSinkId, createCommandSink } from './command.js';
 import { createGithubSink, githubSinkId } from './github.js';
@@ -10,7 +10,11 @@ import type { Sink, SinkContext } from './types.js';
 export type { Sink, SinkContext } from './types.js';
 
 export function sinkIdOf(cfg: SinkConfig): string {
-  if (cfg.id !== undefined) return cfg.id;
+  return cfg.id ?? targetOf(cfg);
+}
+
+/** Where the sink writes, as one string (the default sink id): what `allowed_targets` patterns match. */
+export function targetOf(cfg: SinkConfig): string {
   switch (cfg.type) {
     case 'github':
       return githubSinkId(cfg);
