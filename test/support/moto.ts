@@ -26,11 +26,19 @@ export async function freePort(): Promise<number> {
   });
 }
 
-export async function startMoto(): Promise<Moto> {
+/**
+ * `authAfter`: moto answers that many requests without authentication, then checks every request's
+ * SigV4 signature against the IAM keys it holds and evaluates the caller's IAM policies.
+ */
+export async function startMoto(opts: { authAfter?: number } = {}): Promise<Moto> {
   const port = await freePort();
   const child: ChildProcess = spawn(venvBin('moto_server'), ['-H', '127.0.0.1', '-p', String(port)], {
     stdio: ['ignore', 'ignore', 'pipe'],
-    env: { ...process.env, MOTO_ALLOW_NONEXISTENT_REGION: 'true' },
+    env: {
+      ...process.env,
+      MOTO_ALLOW_NONEXISTENT_REGION: 'true',
+      ...(opts.authAfter !== undefined ? { INITIAL_NO_AUTH_ACTION_COUNT: String(opts.authAfter) } : {}),
+    },
   });
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => {

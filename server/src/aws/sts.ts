@@ -1,11 +1,15 @@
-// STS AssumeRole for the broker: one client per region/endpoint (keep-alive), SDK retries only
-// for throttling, 5xx and network errors, and STS errors mapped to stable codes.
+// STS for the broker. AssumeRole — once per exchange — goes through a lean Query client
+// (sts-query.ts) that keeps the SDK's credential chain, endpoint rules and SigV4 signer; the SDK
+// client serves everything off the hot path (caller identity, the credential provider itself).
+// One client per region/endpoint, keep-alive pools, retries only for throttling, 5xx, network
+// errors and timeouts, and STS errors mapped to stable codes.
 import { Agent as HttpsAgent } from 'node:https';
 import { Agent as HttpAgent } from 'node:http';
-import { STSClient, AssumeRoleCommand, GetCallerIdentityCommand } from '@aws-sdk/client-sts';
+import { STSClient, GetCallerIdentityCommand } from '@aws-sdk/client-sts';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { BrokerError } from '../errors.js';
 import { awsRequestTimeouts } from './timeouts.js';
+import { StsQueryClient, parseAssumeRoleResponse } from './sts-query.js';
 import type { AllowDecision } from '../core/policy.js';
 
 /** Exactly what the policy decided STS should be asked for. */
@@ -68,9 +72,30 @@ export function mapStsError(err: unknown, roleArn: string): BrokerError {
   return new BrokerError('ERR_STS_UNAVAILABLE', { detail, retryAfter: 2, cause: err });
 }
 
+/** The Query parameters of an AssumeRole call for exactly what the policy decided. */
+export function assumeRoleParams(req: AssumeRoleRequest): Array<[string, string | number]> {
+  const params: Array<[string, string | number]> = [
+    ['Action', 'AssumeRole'],
+    ['Version', '2011-06-15'],
+    ['RoleArn', req.roleArn],
+    ['RoleSessionName', req.sessionName],
+    ['SourceIdentity', req.sourceIdentity],
+    ['DurationSeconds', req.durationSeconds],
+  ];
+  req.tags.forEach((t, i) => params.push([`Tags.member.${i + 1}.Key`, t.Key], [`Tags.member.${i + 1}.Value`, t.Value]));
+  req.transitiveTagKeys.forEach((k, i) => params.push([`TransitiveTagKeys.member.${i + 1}`, k]));
+  if (req.sessionPolicy) params.push(['Policy', req.sessionPolicy]);
+  req.policyArns.forEach((arn, i) => params.push([`PolicyArns.member.${i + 1}.arn`, arn]));
+  return params;
+}
+
 export class StsCredentialIssuer implements CredentialIssuer {
   private readonly clients = new Map<string, STSClient>();
+  private readonly queryClients = new Map<string, Promise<StsQueryClient>>();
   private temporary: Promise<boolean> | undefined;
+  private readonly httpsAgent = new HttpsAgent({ keepAlive: true, maxSockets: 128 });
+  // http only for local endpoints (tests, benchmarks): same pool settings.
+  private readonly httpAgent = new HttpAgent({ keepAlive: true, maxSockets: 128 });
 
   constructor(private readonly opts: StsOptions) {}
 
@@ -86,9 +111,8 @@ export class StsCredentialIssuer implements CredentialIssuer {
         maxAttempts: this.opts.maxAttempts,
         retryMode: 'standard',
         requestHandler: new NodeHttpHandler({
-          httpsAgent: new HttpsAgent({ keepAlive: true, maxSockets: 128 }),
-          // http only for local endpoints (tests, benchmarks): same pool settings.
-          httpAgent: new HttpAgent({ keepAlive: true, maxSockets: 128 }),
+          httpsAgent: this.httpsAgent,
+          httpAgent: this.httpAgent,
           // Each attempt gets http_timeout_ms to connect and to answer; a hung STS fails the attempt
           // (retried like any transient error, then ERR_STS_UNAVAILABLE) instead of only a warning.
           ...awsRequestTimeouts(this.opts.httpTimeoutMs),
@@ -99,35 +123,59 @@ export class StsCredentialIssuer implements CredentialIssuer {
     return c;
   }
 
+  /** The lean AssumeRole client of a region: the SDK client's credentials and endpoint, resolved once. */
+  private queryClient(region: string | undefined): Promise<StsQueryClient> {
+    const r = region ?? this.opts.defaultRegion;
+    let q = this.queryClients.get(r);
+    if (!q) {
+      const sdk = this.client(r);
+      q = (async () => {
+        const endpoint = this.opts.endpoint
+          ? new URL(this.opts.endpoint)
+          : new URL(
+              sdk.config.endpointProvider({
+                Region: r,
+                UseFIPS: await sdk.config.useFipsEndpoint(),
+                UseDualStack: await sdk.config.useDualstackEndpoint(),
+                UseGlobalEndpoint: false,
+              }).url.href,
+            );
+        return new StsQueryClient({
+          region: r,
+          endpoint,
+          credentials: sdk.config.credentials,
+          maxAttempts: this.opts.maxAttempts,
+          httpTimeoutMs: this.opts.httpTimeoutMs,
+          httpAgent: this.httpAgent,
+          httpsAgent: this.httpsAgent,
+        });
+      })();
+      // A failed resolution (bad region) is not cached: the next request tries again.
+      q.catch(() => this.queryClients.delete(r));
+      this.queryClients.set(r, q);
+    }
+    return q;
+  }
+
   async assumeRole(req: AssumeRoleRequest, signal?: AbortSignal): Promise<IssuedCredentials> {
-    const cmd = new AssumeRoleCommand({
-      RoleArn: req.roleArn,
-      RoleSessionName: req.sessionName,
-      SourceIdentity: req.sourceIdentity,
-      DurationSeconds: req.durationSeconds,
-      ...(req.tags.length > 0 ? { Tags: req.tags } : {}),
-      ...(req.transitiveTagKeys.length > 0 ? { TransitiveTagKeys: req.transitiveTagKeys } : {}),
-      ...(req.sessionPolicy ? { Policy: req.sessionPolicy } : {}),
-      ...(req.policyArns.length > 0 ? { PolicyArns: req.policyArns.map((arn) => ({ arn })) } : {}),
-    });
-    let out;
+    let xml: string;
     try {
-      out = await this.client(req.region).send(cmd, signal ? { abortSignal: signal } : {});
+      xml = await (await this.queryClient(req.region)).call(assumeRoleParams(req), signal);
     } catch (err) {
       throw mapStsError(err, req.roleArn);
     }
-    const c = out.Credentials;
-    if (!c?.AccessKeyId || !c.SecretAccessKey || !c.SessionToken || !c.Expiration) {
+    const c = parseAssumeRoleResponse(xml);
+    if (!c.accessKeyId || !c.secretAccessKey || !c.sessionToken || !c.expiration) {
       // Never hand out partial credentials.
       throw new BrokerError('ERR_STS_UNAVAILABLE', { detail: { role_arn: req.roleArn, error: 'incomplete credentials in STS response' }, retryAfter: 2 });
     }
     return {
-      accessKeyId: c.AccessKeyId,
-      secretAccessKey: c.SecretAccessKey,
-      sessionToken: c.SessionToken,
-      expiration: c.Expiration,
-      assumedRoleArn: out.AssumedRoleUser?.Arn ?? '',
-      sourceIdentity: out.SourceIdentity ?? req.sourceIdentity,
+      accessKeyId: c.accessKeyId,
+      secretAccessKey: c.secretAccessKey,
+      sessionToken: c.sessionToken,
+      expiration: c.expiration,
+      assumedRoleArn: c.assumedRoleArn ?? '',
+      sourceIdentity: c.sourceIdentity ?? req.sourceIdentity,
     };
   }
 
@@ -147,5 +195,7 @@ export class StsCredentialIssuer implements CredentialIssuer {
 
   destroy(): void {
     for (const c of this.clients.values()) c.destroy();
+    this.httpAgent.destroy();
+    this.httpsAgent.destroy();
   }
 }

@@ -61,6 +61,8 @@ export function createApp(deps: AppDeps): express.Express {
   const app = express();
   const cfg = () => deps.config().server;
   app.disable('x-powered-by');
+  // Every answer is no-store and most are one-time credentials: an ETag is work for nothing.
+  app.set('etag', false);
   app.set('trust proxy', cfg().trust_proxy);
   app.use(helmet());
 
