@@ -165,6 +165,13 @@ async function main(): Promise<void> {
     const status = readFileSync(`/proc/${pid}/status`, 'utf8');
     const uids = /^Uid:\s+(.*)$/m.exec(status)?.[1]?.split(/\s+/) ?? [];
     const gids = /^Gid:\s+(.*)$/m.exec(status)?.[1]?.split(/\s+/) ?? [];
+    const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    const wanted = /^#!.*?\bnode\s+(.*)$/m.exec(readFileSync(path.join(root, 'server/src/cli.ts'), 'utf8'))?.[1]?.trim().split(/\s+/) ?? [];
+    check(
+      'node runs with the flags of the credbroker command',
+      wanted.length > 0 && wanted.every((f) => cmdline.includes(f)),
+      `wanted ${wanted.join(' ') || '(none found in cli.ts)'}; running ${cmdline.join(' ')}`,
+    );
     check('the broker process runs as uid/gid 10001', uids.every((u) => u === String(UID)) && gids.every((g) => g === String(UID)), `Uid ${uids.join(' ')}; Gid ${gids.join(' ')}`);
     check('the root filesystem is read-only', (await podman('inspect', '--format', '{{.HostConfig.ReadonlyRootfs}}', name)) === 'true');
     const writes = JSON.parse(
