@@ -1,8 +1,8 @@
 // The ceiling for "one request in, one STS call out": a bare Express endpoint that parses the same
 // JSON body, makes one POST to the same STS responder over a keep-alive pool of the same size the
-// broker's SDK client uses for an http endpoint (50 sockets), picks the credentials out of the XML
-// and answers JSON. No token verification, policy, audit, logging or metrics — what is left when
-// all of that costs nothing.
+// broker's STS client uses (128 sockets), picks the credentials out of the XML and answers JSON.
+// No token verification, policy, audit, logging or metrics — what is left when all of that costs
+// nothing.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';

@@ -22,7 +22,7 @@ export interface Child {
 }
 
 /**
- * Runs a TypeScript file of this folder in its own Node process (via tsx) and waits for its first
+ * Runs a file of this folder in its own Node process (TypeScript via tsx) and waits for its first
  * IPC message (`{ ready: true, ... }`), bounded by `timeoutMs`.
  */
 export async function startChild(
@@ -30,7 +30,9 @@ export async function startChild(
   args: string[] = [],
   opts: { timeoutMs?: number; env?: NodeJS.ProcessEnv; nodeArgs?: string[] } = {},
 ): Promise<Child> {
-  const proc = spawn(process.execPath, [...(opts.nodeArgs ?? []), '--import', 'tsx', fileURLToPath(new URL(file, import.meta.url)), ...args], {
+  // TypeScript files run through tsx; plain .mjs files (the broker, from dist/) run as they are.
+  const loader = file.endsWith('.ts') ? ['--import', 'tsx'] : [];
+  const proc = spawn(process.execPath, [...(opts.nodeArgs ?? []), ...loader, fileURLToPath(new URL(file, import.meta.url)), ...args], {
     stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
     env: { ...process.env, ...opts.env },
   });

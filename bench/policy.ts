@@ -53,7 +53,7 @@ function timeIt(fn: () => unknown, minMs = 300, maxCalls = 200_000): number {
   return ((performance.now() - started) * 1000) / calls;
 }
 
-export function benchPolicy(sizes = [10, 1_000, 100_000], shapes: BindingShape[] = ['id-first', 'org-pin-first', 'glob-only']): PolicyPoint[] {
+export function benchPolicy(sizes = [10, 1_000, 10_000, 100_000], shapes: BindingShape[] = ['id-first', 'org-pin-first', 'glob-only']): PolicyPoint[] {
   const base = providerClaims('github-actions');
   const points: PolicyPoint[] = [];
   for (const shape of shapes) {

@@ -1,38 +1,48 @@
 // `npm run bench`: the exchange benchmark. Every number that matters is a ratio taken in the same
 // run, on the same machine, against the same loopback STS responder:
-//   broker     — the real broker (its own process, production defaults: info logs, stdout audit)
 //   ceiling    — a bare Express endpoint making one upstream call (bench/ceiling-server.ts)
-// driven by a load generator in a third process, STS emulated by a fourth (bench/sts-responder.ts).
-// Also: policy evaluation cost by number of bindings, client cold start, broker RSS under load.
+//   floor      — the ceiling plus a jose verification and SigV4 signing (bench/floor-server.ts):
+//                the work no broker can skip
+//   broker     — the real broker with the embedded store (SQLite), as `credbroker serve` runs it
+//   broker-pg  — the same on the local PostgreSQL (skipped, and said, when it cannot be reached)
+// driven by a load generator in its own process, STS emulated by another (bench/sts-responder.ts).
+// Each point is measured `--reps` times (default 3), the targets interleaved and their order
+// rotated every repetition; the tables give medians with min–max, and CPU ms per request for every
+// process. Also: broker RSS idle and at 1 000 concurrent, policy evaluation by number of bindings
+// and binding shape, client start-up against bare Node.
 //
-//   npm run bench [-- --sts-latency-ms 10] [--quick] [--skip-policy] [--skip-client] [--profile-broker]
-// --profile-broker writes a V8 CPU profile of the broker process to bench/results/profile/.
+//   npm run bench [-- --quick] [--reps N] [--sts-latency-ms 10] [--concurrency 1,10,100]
+//                 [--skip-policy] [--skip-client] [--skip-pg] [--profile-broker]
 import { parseArgs } from 'node:util';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import pg from 'pg';
 import { startIssuer, type TestIssuer } from '../test/support/oidc-issuer.js';
 import { providerClaims } from '../test/support/fixtures.js';
 import { ask, BENCH_DIR, median, procSample, startChild, type Child } from './lib.js';
 import type { LoadResult } from './loadgen.js';
 import { benchPolicy, type PolicyPoint } from './policy.js';
 import { benchClientStart, formatClientStart, type ClientStart } from './client-start.js';
+// @ts-expect-error: a plain .mjs script of this repository, without type declarations
+import { build } from '../scripts/build.mjs';
 
 const { values: flags } = parseArgs({
   options: {
     'sts-latency-ms': { type: 'string', default: '10' },
     quick: { type: 'boolean', default: false },
+    reps: { type: 'string' },
     'skip-policy': { type: 'boolean', default: false },
     'skip-client': { type: 'boolean', default: false },
+    'skip-pg': { type: 'boolean', default: false },
     'profile-broker': { type: 'boolean', default: false },
     concurrency: { type: 'string' },
-    'broker-only': { type: 'boolean', default: false },
   },
 });
 const STS_LATENCY_MS = Number(flags['sts-latency-ms']);
 const QUICK = flags.quick ?? false;
+const REPS = Number(flags.reps ?? (QUICK ? 1 : 3));
 const AUDIENCE = 'https://credbroker.bench';
 const CONCURRENCY: Array<{ c: number; amount: number }> = QUICK
   ? [
@@ -49,16 +59,22 @@ if (flags.concurrency) {
   const wanted = flags.concurrency.split(',').map(Number);
   CONCURRENCY.splice(0, CONCURRENCY.length, ...CONCURRENCY.filter((p) => wanted.includes(p.c)));
 }
-const POINT_MAX_MS = 60_000;
+/** The memory point: this many concurrent clients against the broker, peak RSS sampled. */
+const MEMORY_POINT = { c: 1000, amount: QUICK ? 3000 : 8000 };
+const POINT_MAX_MS = 90_000;
 const CLIENT_RUNS = QUICK ? 5 : 15;
+const PG_URL = process.env.CREDBROKER_BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+type Target = 'ceiling' | 'floor' | 'broker' | 'broker-pg';
 
 interface Row extends LoadResult {
-  target: 'ceiling' | 'broker';
+  target: Target;
   concurrency: number;
+  rep: number;
   stsP50Ms: number;
   addedP50Ms: number;
-  addedP99Ms: number;
-  cpuMsPerRequest: number;
+  /** CPU ms per request of each process: the target, the load generator, the STS responder. */
+  cpu: { target: number; loadgen: number; sts: number };
   peakRssMb: number;
 }
 
@@ -70,12 +86,12 @@ async function signTokens(issuer: TestIssuer, n: number): Promise<string[]> {
   const out: string[] = [];
   for (let i = 0; i < n; i += 256) {
     const batch = Math.min(256, n - i);
-    out.push(...(await Promise.all(Array.from({ length: batch }, () => issuer.sign(claims, { lifetimeSeconds: 600 })))));
+    out.push(...(await Promise.all(Array.from({ length: batch }, () => issuer.sign(claims, { lifetimeSeconds: 900 })))));
   }
   return out;
 }
 
-function brokerConfig(issuerUrl: string, stsUrl: string): unknown {
+function brokerConfig(issuerUrl: string, stsUrl: string, store: Record<string, unknown>): unknown {
   // A realistic policy: 50 repositories of one organization, deny rule for self-hosted runners.
   const allow = Array.from({ length: 50 }, (_, i) => ({
     issuer: 'github',
@@ -83,8 +99,8 @@ function brokerConfig(issuerUrl: string, stsUrl: string): unknown {
   }));
   return {
     // One load generator is one IP and one identity, and the emulated STS is one account: the
-    // broker's protective limits (per-IP / per-identity rate limits, per-account STS pacing, 50/s by
-    // default) are lifted so the exchange path itself is measured, not the limits.
+    // broker's protective limits (per-IP / per-identity rate limits, per-account STS pacing) are
+    // lifted so the exchange path itself is measured, not the limits.
     server: {
       readiness_wait_ms: 10_000,
       rate_limit: { per_ip: { limit: 10_000_000, window_seconds: 60 }, per_identity: { limit: 10_000_000, window_seconds: 60 } },
@@ -92,144 +108,162 @@ function brokerConfig(issuerUrl: string, stsUrl: string): unknown {
     aws: { region: 'us-east-1', sts_endpoint: stsUrl, role_chaining: 'never', sts_calls_per_second_per_account: 10_000 },
     logging: { level: 'info' },
     audit: { sink: 'stdout' },
+    store,
+    metrics: { enabled: false },
     issuers: { github: { preset: 'github-actions', url: issuerUrl, audiences: [AUDIENCE], allow_insecure_http: true } },
     roles: { deploy: { arn: 'arn:aws:iam::123456789012:role/credbroker/deploy', allow } },
     deny: [{ issuer: 'github', claims: { runner_environment: 'self-hosted' } }],
   };
 }
 
-async function measure(
-  target: Row['target'],
-  url: string,
-  pid: number,
-  loadgen: Child,
-  sts: Child,
-  concurrency: number,
-  amount: number,
-  tokens: string[],
-): Promise<Row> {
-  // Warm-up at the same concurrency, not measured.
+interface Endpoint {
+  target: Target;
+  url: string;
+  pid: number;
+  /** Each exchange needs a fresh one-time token (the ceiling ignores its token). */
+  tokens(n: number): Promise<string[]>;
+}
+
+async function measure(ep: Endpoint, loadgen: Child, sts: Child, concurrency: number, amount: number, rep: number): Promise<Row> {
   const warm = Math.max(100, Math.round(amount / 10));
-  await ask<LoadResult>(loadgen, { url, concurrency, amount: warm, maxMs: POINT_MAX_MS, tokens: tokens.slice(0, warm) });
+  const tokens = await ep.tokens(warm + amount);
+  // Warm-up at the same concurrency, not measured.
+  await ask<LoadResult>(loadgen, { url: ep.url, concurrency, amount: warm, maxMs: POINT_MAX_MS, tokens: tokens.slice(0, warm) });
   await ask(sts, { cmd: 'reset' });
-  const before = procSample(pid);
-  let peakRss = before?.rssBytes ?? NaN;
+  const pids = { target: ep.pid, loadgen: loadgen.proc.pid!, sts: sts.proc.pid! };
+  const before = { target: procSample(pids.target), loadgen: procSample(pids.loadgen), sts: procSample(pids.sts) };
+  let peakRss = before.target?.rssBytes ?? NaN;
   const sampler = setInterval(() => {
-    const s = procSample(pid);
+    const s = procSample(pids.target);
     if (s && !(s.rssBytes <= peakRss)) peakRss = s.rssBytes;
-  }, 100);
-  const result = await ask<LoadResult>(loadgen, { url, concurrency, amount, maxMs: POINT_MAX_MS, tokens: tokens.slice(warm, warm + amount) });
+  }, 50);
+  const result = await ask<LoadResult>(loadgen, { url: ep.url, concurrency, amount, maxMs: POINT_MAX_MS, tokens: tokens.slice(warm) });
   clearInterval(sampler);
-  const after = procSample(pid);
+  const after = { target: procSample(pids.target), loadgen: procSample(pids.loadgen), sts: procSample(pids.sts) };
   const stsStats = await ask<{ served: number; p50Ms: number; p99Ms: number }>(sts, { cmd: 'stats' });
+  const perRequest = (k: keyof typeof pids) => {
+    const a = before[k];
+    const b = after[k];
+    return a && b ? (b.cpuMs - a.cpuMs) / result.requests : NaN;
+  };
   return {
-    target,
+    target: ep.target,
     concurrency,
+    rep,
     ...result,
     stsP50Ms: stsStats.p50Ms,
     addedP50Ms: result.p50Ms - stsStats.p50Ms,
-    addedP99Ms: result.p99Ms - stsStats.p50Ms,
-    cpuMsPerRequest: before && after ? (after.cpuMs - before.cpuMs) / result.requests : NaN,
+    cpu: { target: perRequest('target'), loadgen: perRequest('loadgen'), sts: perRequest('sts') },
     peakRssMb: mb(peakRss),
   };
 }
 
-function runOnce(cmd: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs = 20_000): Promise<{ ms: number; code: number | null; stdout: string }> {
-  const started = process.hrtime.bigint();
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'ignore'] });
-    let stdout = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ ms: Number(process.hrtime.bigint() - started) / 1e6, code, stdout });
-    });
-  });
-}
-
-interface ColdStart {
-  what: string;
-  runs: number;
-  ok: number;
-  medianMs: number;
-}
-
-async function coldStart(issuer: TestIssuer, brokerUrl: string): Promise<{ client: ColdStart; fetchBaseline: ColdStart; bareNode: ColdStart; clientIsPlaceholder: boolean }> {
-  const clientPath = fileURLToPath(new URL('../client/credbroker-client.mjs', import.meta.url));
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'credbroker-bench-'));
-  const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dir };
-  const bare: number[] = [];
-  const viaFetch: number[] = [];
-  const viaClient: number[] = [];
-  let fetchOk = 0;
-  let clientOk = 0;
-  const fetchScript =
-    "const r=await fetch(process.env.U+'/v1/credentials',{method:'POST',headers:{authorization:'Bearer '+process.env.T,'content-type':'application/json'},body:JSON.stringify({role:'deploy'})});const j=await r.json();if(!j.SecretAccessKey)process.exit(1);process.stdout.write(JSON.stringify(j));";
+/** A fresh PostgreSQL schema for the broker-pg target, or why there is none. */
+async function pgSchema(): Promise<{ url: string; drop(): Promise<void> } | { skipped: string }> {
+  if (flags['skip-pg']) return { skipped: '--skip-pg' };
+  const admin = new pg.Client({ connectionString: PG_URL, connectionTimeoutMillis: 3000 });
   try {
-    for (let i = 0; i < CLIENT_RUNS; i++) {
-      // Interleaved so drift affects all three alike.
-      bare.push((await runOnce(process.execPath, ['-e', '0'], env)).ms);
-      const [t1, t2] = await signTokens(issuer, 2);
-      const f = await runOnce(process.execPath, ['--input-type=module', '-e', fetchScript], { ...env, U: brokerUrl, T: t1 });
-      viaFetch.push(f.ms);
-      if (f.code === 0) fetchOk++;
-      const tokenFile = path.join(dir, 'token');
-      writeFileSync(tokenFile, t2!, { mode: 0o600 });
-      const c = await runOnce(process.execPath, [clientPath, '--url', brokerUrl, '--role', 'deploy', '--provider', 'generic', '--token-file', tokenFile, '--format', 'json', '--quiet'], env);
-      viaClient.push(c.ms);
-      if (c.code === 0 && c.stdout.includes('SecretAccessKey')) clientOk++;
-    }
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
+    await admin.connect();
+  } catch (err) {
+    return { skipped: `PostgreSQL at ${PG_URL.replace(/\/\/[^@]*@/, '//…@')} not reachable (${(err as Error).message})` };
   }
+  const schema = `cb_bench_${randomBytes(4).toString('hex')}`;
+  await admin.query(`CREATE SCHEMA ${schema}`);
+  const u = new URL(PG_URL);
+  u.searchParams.set('options', `-c search_path=${schema}`);
   return {
-    bareNode: { what: 'node -e 0 (process start only)', runs: bare.length, ok: bare.length, medianMs: median(bare) },
-    fetchBaseline: { what: 'node -e + fetch (one exchange, no client)', runs: viaFetch.length, ok: fetchOk, medianMs: median(viaFetch) },
-    client: { what: 'client/credbroker-client.mjs --provider generic --token-file', runs: viaClient.length, ok: clientOk, medianMs: median(viaClient) },
-    clientIsPlaceholder: clientOk === 0,
+    url: u.toString(),
+    async drop() {
+      await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+      await admin.end();
+    },
   };
+}
+
+interface Summary {
+  target: Target;
+  concurrency: number;
+  reps: number;
+  rps: { median: number; min: number; max: number };
+  p50Ms: number;
+  p99Ms: number;
+  cpu: { target: { median: number; min: number; max: number }; loadgen: number; sts: number };
+  errors: number;
+}
+
+const spread = (xs: number[]) => ({ median: median(xs), min: Math.min(...xs), max: Math.max(...xs) });
+
+function summarize(rows: Row[]): Summary[] {
+  const out: Summary[] = [];
+  for (const key of new Set(rows.map((r) => `${r.target}|${r.concurrency}`))) {
+    const rs = rows.filter((r) => `${r.target}|${r.concurrency}` === key);
+    out.push({
+      target: rs[0]!.target,
+      concurrency: rs[0]!.concurrency,
+      reps: rs.length,
+      rps: spread(rs.map((r) => r.rps)),
+      p50Ms: median(rs.map((r) => r.p50Ms)),
+      p99Ms: median(rs.map((r) => r.p99Ms)),
+      cpu: { target: spread(rs.map((r) => r.cpu.target)), loadgen: median(rs.map((r) => r.cpu.loadgen)), sts: median(rs.map((r) => r.cpu.sts)) },
+      errors: rs.reduce((n, r) => n + Object.values(r.errors).reduce((a, b) => a + b, 0) + r.partial, 0),
+    });
+  }
+  return out;
 }
 
 async function main(): Promise<void> {
   const started = Date.now();
+  build(); // the broker runs from dist/, as `credbroker serve` does
   const loadBefore = os.loadavg()[0]!;
   const issuer = await startIssuer();
   const sts = await startChild('./sts-responder.ts', [String(STS_LATENCY_MS)]);
   const stsUrl = String(sts.message.url);
   const cfgDir = mkdtempSync(path.join(os.tmpdir(), 'credbroker-bench-cfg-'));
-  const cfgFile = path.join(cfgDir, 'config.json');
-  writeFileSync(cfgFile, JSON.stringify(brokerConfig(issuer.url, stsUrl)));
   const children: Child[] = [sts];
+  const database = await pgSchema();
   try {
-    const broker = await startChild('./broker-server.ts', [cfgFile], {
-      nodeArgs: flags['profile-broker'] ? ['--cpu-prof', `--cpu-prof-dir=${path.join(BENCH_DIR, 'results', 'profile')}`] : [],
-      env: { AWS_ACCESS_KEY_ID: 'AKIDBENCHONLY0000000', AWS_SECRET_ACCESS_KEY: 'bench-secret-not-real', AWS_REGION: 'us-east-1' },
-    });
-    children.push(broker);
+    const brokerEnv = { AWS_ACCESS_KEY_ID: 'AKIDBENCHONLY0000000', AWS_SECRET_ACCESS_KEY: 'bench-secret-not-real', AWS_REGION: 'us-east-1' };
+    // As `credbroker serve` runs (the bin's shebang sets the young generation size).
+    const brokerNodeArgs = ['--max-semi-space-size=32', ...(flags['profile-broker'] ? ['--cpu-prof', `--cpu-prof-dir=${path.join(BENCH_DIR, 'results', 'profile')}`] : [])];
+    const startBroker = async (name: string, store: Record<string, unknown>) => {
+      const file = path.join(cfgDir, `${name}.json`);
+      writeFileSync(file, JSON.stringify(brokerConfig(issuer.url, stsUrl, store)));
+      const child = await startChild('./broker-server.mjs', [file], { nodeArgs: brokerNodeArgs, env: brokerEnv });
+      children.push(child);
+      return child;
+    };
+    const broker = await startBroker('broker', { driver: 'sqlite', sqlite_path: path.join(cfgDir, 'credbroker.sqlite') });
+    // Idle: started and ready, before any request.
+    const idle = procSample(broker.proc.pid!);
+    const brokerPg = 'url' in database ? await startBroker('broker-pg', { driver: 'postgres', postgres_url: database.url }) : undefined;
     const ceiling = await startChild('./ceiling-server.ts', [stsUrl]);
-    children.push(ceiling);
+    const floor = await startChild('./floor-server.ts', [stsUrl, issuer.url, AUDIENCE]);
     const loadgen = await startChild('./loadgen.ts');
-    children.push(loadgen);
-    const brokerPid = broker.proc.pid!;
-    const idle = procSample(brokerPid);
+    children.push(ceiling, floor, loadgen);
+
+    const signed = (n: number) => signTokens(issuer, n);
+    const endpoints: Endpoint[] = [
+      { target: 'ceiling', url: String(ceiling.message.url), pid: ceiling.proc.pid!, tokens: async (n) => new Array<string>(n).fill('x'.repeat(900)) },
+      { target: 'floor', url: String(floor.message.url), pid: floor.proc.pid!, tokens: signed },
+      { target: 'broker', url: String(broker.message.url), pid: broker.proc.pid!, tokens: signed },
+      ...(brokerPg ? [{ target: 'broker-pg' as const, url: String(brokerPg.message.url), pid: brokerPg.proc.pid!, tokens: signed }] : []),
+    ];
 
     const rows: Row[] = [];
     for (const { c, amount } of CONCURRENCY) {
-      const warm = Math.max(100, Math.round(amount / 10));
-      process.stderr.write(`bench: ${c} concurrent clients, ${amount} requests each side…\n`);
-      if (!flags['broker-only']) rows.push(await measure('ceiling', String(ceiling.message.url), ceiling.proc.pid!, loadgen, sts, c, amount, new Array<string>(warm + amount).fill('x'.repeat(900))));
-      rows.push(await measure('broker', String(broker.message.url), brokerPid, loadgen, sts, c, amount, await signTokens(issuer, warm + amount)));
+      for (let rep = 0; rep < REPS; rep++) {
+        // Interleaved, and a different target first in every repetition: drift hits all alike.
+        const order = endpoints.map((_, i) => endpoints[(i + rep + c) % endpoints.length]!);
+        process.stderr.write(`bench: ${c} concurrent, ${amount} requests, repetition ${rep + 1}/${REPS}: ${order.map((e) => e.target).join(' → ')}\n`);
+        for (const ep of order) rows.push(await measure(ep, loadgen, sts, c, amount, rep));
+      }
     }
-    const afterLoad = procSample(brokerPid);
+    process.stderr.write(`bench: memory, ${MEMORY_POINT.c} concurrent clients against the broker…\n`);
+    const memory = await measure(endpoints.find((e) => e.target === 'broker')!, loadgen, sts, MEMORY_POINT.c, MEMORY_POINT.amount, 0);
 
-    let cold: Awaited<ReturnType<typeof coldStart>> | undefined;
     let clientStart: ClientStart | undefined;
     if (!flags['skip-client']) {
-      process.stderr.write('bench: client cold start…\n');
-      cold = await coldStart(issuer, String(broker.message.url));
-      // Client start over bare node -e 0, per Node version present (bench/client-start.ts).
+      process.stderr.write('bench: client start-up…\n');
       const claims = { ...providerClaims('github-actions'), aud: AUDIENCE };
       clientStart = await benchClientStart({ brokerUrl: String(broker.message.url), runs: CLIENT_RUNS, token: () => issuer.sign(claims, { lifetimeSeconds: 600 }) });
     }
@@ -242,6 +276,25 @@ async function main(): Promise<void> {
       policy = benchPolicy();
     }
 
+    const summary = summarize(rows);
+    const at = (t: Target, c: number) => summary.find((s) => s.target === t && s.concurrency === c);
+    const ratios = CONCURRENCY.map(({ c }) => {
+      const b = at('broker', c)!;
+      const k = at('ceiling', c)!;
+      const f = at('floor', c)!;
+      const p = at('broker-pg', c);
+      return {
+        concurrency: c,
+        brokerVsCeiling: b.rps.median / k.rps.median,
+        brokerVsFloor: b.rps.median / f.rps.median,
+        floorVsCeiling: f.rps.median / k.rps.median,
+        pgVsBroker: p ? p.rps.median / b.rps.median : NaN,
+        brokerCpuMs: b.cpu.target.median,
+        ceilingCpuMs: k.cpu.target.median,
+        floorCpuMs: f.cpu.target.median,
+        brokerAboveFloorCpuMs: b.cpu.target.median - f.cpu.target.median,
+      };
+    });
     const machine = {
       cpus: os.cpus().length,
       cpuModel: os.cpus()[0]?.model ?? 'unknown',
@@ -251,59 +304,49 @@ async function main(): Promise<void> {
       // Other work on the machine skews absolute numbers (ratios taken in one run much less).
       loadAverage1m: { start: loadBefore, end: os.loadavg()[0]! },
     };
-    const ratios = CONCURRENCY.map(({ c }) => {
-      const b = rows.find((r) => r.target === 'broker' && r.concurrency === c)!;
-      const k = rows.find((r) => r.target === 'ceiling' && r.concurrency === c) ?? ({} as Row);
-      return {
-        concurrency: c,
-        throughput: b.rps / k.rps,
-        p50: b.p50Ms / k.p50Ms,
-        p99: b.p99Ms / k.p99Ms,
-        cpuPerRequest: b.cpuMsPerRequest / k.cpuMsPerRequest,
-        brokerAddedP50Ms: b.addedP50Ms,
-        ceilingAddedP50Ms: k.addedP50Ms,
-      };
-    });
+    const headline = ratios.find((r) => r.concurrency === 100) ?? ratios.at(-1)!;
     const report = {
       when: new Date().toISOString(),
       machine,
-      params: { stsLatencyMs: STS_LATENCY_MS, quick: QUICK, concurrency: CONCURRENCY },
+      params: { stsLatencyMs: STS_LATENCY_MS, quick: QUICK, reps: REPS, concurrency: CONCURRENCY, memoryPoint: MEMORY_POINT },
+      headline: { concurrency: headline.concurrency, brokerCpuMsPerExchange: headline.brokerCpuMs, brokerVsCeiling: headline.brokerVsCeiling, brokerVsFloor: headline.brokerVsFloor, postgresVsEmbedded: headline.pgVsBroker },
+      postgres: 'skipped' in database ? { skipped: database.skipped } : { url: PG_URL.replace(/\/\/[^@]*@/, '//…@') },
       exchange: rows,
+      summary,
       ratios,
-      brokerRss: { idleMb: idle ? mb(idle.rssBytes) : NaN, peakMb: afterLoad ? mb(afterLoad.peakRssBytes) : NaN, afterLoadMb: afterLoad ? mb(afterLoad.rssBytes) : NaN },
-      coldStart: cold,
+      brokerRss: { idleMb: idle ? mb(idle.rssBytes) : NaN, peakAt1000Mb: memory.peakRssMb, memoryPoint: { rps: memory.rps, ok: memory.ok, requests: memory.requests } },
       clientStart,
       policy,
       durationS: (Date.now() - started) / 1000,
     };
 
-    // The table.
     const out: string[] = [];
-    out.push(`credbroker bench — ${machine.cpus} × ${machine.cpuModel}, ${machine.memoryGb} GB, Node ${machine.node}; STS responder latency ${STS_LATENCY_MS} ms`);
+    out.push(`credbroker bench — ${machine.cpus} × ${machine.cpuModel}, ${machine.memoryGb} GB, Node ${machine.node}; STS responder latency ${STS_LATENCY_MS} ms; ${REPS} repetition(s)`);
     out.push(`load average (1 min) at start ${fmt(machine.loadAverage1m.start, 2)}, at end ${fmt(machine.loadAverage1m.end, 2)}`);
     out.push('');
-    out.push('target   conc  requests   ok  errors    req/s    p50 ms   p99 ms  added p50  CPU ms/req  peak RSS MB');
-    for (const r of rows) {
-      const errs = Object.values(r.errors).reduce((a, b) => a + b, 0) + r.partial;
+    out.push(
+      `HEADLINE at ${headline.concurrency} concurrent: broker ${fmt(headline.brokerCpuMs, 3)} CPU ms per exchange (embedded store); ` +
+        `throughput ${fmt(headline.brokerVsCeiling, 2)}× the ceiling, ${fmt(headline.brokerVsFloor, 2)}× the work floor; ` +
+        `PostgreSQL ${'skipped' in database ? `skipped (${database.skipped})` : `${fmt(headline.pgVsBroker, 2)}× the embedded store`}`,
+    );
+    out.push('');
+    out.push('target      conc  reps   req/s median (min–max)     p50 ms   p99 ms   CPU ms/req target (min–max)   loadgen    STS  errors');
+    for (const s of summary) {
       out.push(
-        `${r.target.padEnd(8)} ${String(r.concurrency).padStart(4)} ${String(r.requests).padStart(9)} ${String(r.ok).padStart(6)} ${String(errs).padStart(6)} ${fmt(r.rps, 0).padStart(8)} ${fmt(r.p50Ms, 2).padStart(9)} ${fmt(r.p99Ms, 2).padStart(8)} ${fmt(r.addedP50Ms, 2).padStart(10)} ${fmt(r.cpuMsPerRequest, 3).padStart(11)} ${fmt(r.peakRssMb, 0).padStart(12)}`,
+        `${s.target.padEnd(10)} ${String(s.concurrency).padStart(5)} ${String(s.reps).padStart(5)}   ${fmt(s.rps.median, 0).padStart(7)} (${fmt(s.rps.min, 0)}–${fmt(s.rps.max, 0)})`.padEnd(55) +
+          `${fmt(s.p50Ms, 2).padStart(7)} ${fmt(s.p99Ms, 2).padStart(8)}   ${fmt(s.cpu.target.median, 3).padStart(7)} (${fmt(s.cpu.target.min, 3)}–${fmt(s.cpu.target.max, 3)})`.padEnd(30) +
+          `${fmt(s.cpu.loadgen, 3).padStart(9)} ${fmt(s.cpu.sts, 3).padStart(6)} ${String(s.errors).padStart(7)}`,
       );
     }
     out.push('');
-    out.push('broker / ceiling   conc  throughput   p50    p99   CPU/req   added p50 broker vs ceiling (ms)');
-    for (const q of ratios) {
+    out.push(' conc   broker/ceiling   broker/floor   floor/ceiling   pg/embedded   CPU ms/req: broker  floor  ceiling  broker−floor');
+    for (const r of ratios) {
       out.push(
-        `${''.padEnd(18)} ${String(q.concurrency).padStart(4)} ${fmt(q.throughput, 2).padStart(10)} ${fmt(q.p50, 2).padStart(6)} ${fmt(q.p99, 2).padStart(6)} ${fmt(q.cpuPerRequest, 2).padStart(9)}   ${fmt(q.brokerAddedP50Ms, 2)} vs ${fmt(q.ceilingAddedP50Ms, 2)}`,
+        `${String(r.concurrency).padStart(5)} ${fmt(r.brokerVsCeiling, 2).padStart(16)} ${fmt(r.brokerVsFloor, 2).padStart(14)} ${fmt(r.floorVsCeiling, 2).padStart(15)} ${fmt(r.pgVsBroker, 2).padStart(13)}   ${fmt(r.brokerCpuMs, 3).padStart(18)} ${fmt(r.floorCpuMs, 3).padStart(6)} ${fmt(r.ceilingCpuMs, 3).padStart(8)} ${fmt(r.brokerAboveFloorCpuMs, 3).padStart(13)}`,
       );
     }
     out.push('');
-    out.push(`broker RSS: idle ${fmt(report.brokerRss.idleMb, 0)} MB, peak under load ${fmt(report.brokerRss.peakMb, 0)} MB, after load ${fmt(report.brokerRss.afterLoadMb, 0)} MB`);
-    if (cold) {
-      out.push('');
-      out.push('cold start to credentials (median of ' + cold.client.runs + ' runs, process start → exit)');
-      for (const s of [cold.bareNode, cold.fetchBaseline, cold.client]) out.push(`  ${s.what.padEnd(62)} ${fmt(s.medianMs, 0).padStart(6)} ms  (${s.ok}/${s.runs} ok)`);
-      out.push(`  client / node+fetch: ${fmt(cold.client.medianMs / cold.fetchBaseline.medianMs, 2)}${cold.clientIsPlaceholder ? '  (CLIENT FAILED: only the node+fetch placeholder is meaningful)' : ''}`);
-    }
+    out.push(`broker RSS: idle ${fmt(report.brokerRss.idleMb, 0)} MB; peak at ${MEMORY_POINT.c} concurrent ${fmt(memory.peakRssMb, 0)} MB (${memory.ok}/${memory.requests} ok, ${fmt(memory.rps, 0)} req/s)`);
     if (clientStart) {
       out.push('');
       out.push(...formatClientStart(clientStart));
@@ -328,6 +371,7 @@ async function main(): Promise<void> {
   } finally {
     for (const ch of children.reverse()) await ch.stop();
     await issuer.close();
+    if ('drop' in database) await database.drop();
     rmSync(cfgDir, { recursive: true, force: true });
   }
 }

@@ -20,7 +20,6 @@ import { RevocationGuard } from './ops/revocations.js';
 import { StoreAuditSink, StoreReplayLedger, counterRateLimitStore } from './ops/adapters.js';
 import { createAdminApp, type AdminDeps } from './admin/app.js';
 import { adminListenerProblem, INSECURE_ADMIN_WARNING, isLoopbackHost } from './admin/listener.js';
-import { revokeOlderSessions } from './aws/revoke-sessions.js';
 import { startListener, type Listener } from './http/listener.js';
 
 /** At shutdown, connections still open this long after server.request_timeout_ms are cut. */
@@ -267,7 +266,10 @@ export function createBroker(initial: Config, opts: BrokerOptions = {}): Broker 
           return { checkpoints: [...own, ...fromFile.checkpoints], unreadable: fromFile.unreadable };
         },
         revokeSessions: (roleArn, now) =>
-          revokeOlderSessions(roleArn, { region: config.aws.region, endpoint: config.aws.iam_endpoint, now, httpTimeoutMs: config.aws.http_timeout_ms, maxAttempts: config.aws.max_attempts }),
+          // The IAM client is loaded when an admin first revokes sessions, not at start.
+          import('./aws/revoke-sessions.js').then(({ revokeOlderSessions }) =>
+            revokeOlderSessions(roleArn, { region: config.aws.region, endpoint: config.aws.iam_endpoint, now, httpTimeoutMs: config.aws.http_timeout_ms, maxAttempts: config.aws.max_attempts }),
+          ),
         ...opts.admin,
       });
       return listenOn(adminApp, port, host, 'admin', { clientCaFile: config.admin.client_ca_file });

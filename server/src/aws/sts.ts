@@ -5,8 +5,7 @@
 // errors and timeouts, and STS errors mapped to stable codes.
 import { Agent as HttpsAgent } from 'node:https';
 import { Agent as HttpAgent } from 'node:http';
-import { STSClient, GetCallerIdentityCommand } from '@aws-sdk/client-sts';
-import { NodeHttpHandler } from '@smithy/node-http-handler';
+import type { STSClient } from '@aws-sdk/client-sts';
 import { BrokerError } from '../errors.js';
 import { awsRequestTimeouts } from './timeouts.js';
 import { StsQueryClient, parseAssumeRoleResponse } from './sts-query.js';
@@ -99,11 +98,15 @@ export class StsCredentialIssuer implements CredentialIssuer {
 
   constructor(private readonly opts: StsOptions) {}
 
-  client(region: string | undefined): STSClient {
+  /** The SDK client of a region: loaded on first use (it is not needed until the first exchange). */
+  private async client(region: string | undefined): Promise<STSClient> {
     const r = region ?? this.opts.defaultRegion;
     const key = `${r}|${this.opts.endpoint ?? ''}`;
     let c = this.clients.get(key);
     if (!c) {
+      const [{ STSClient }, { NodeHttpHandler }] = await Promise.all([import('@aws-sdk/client-sts'), import('@smithy/node-http-handler')]);
+      c = this.clients.get(key); // another caller may have made it while the module loaded
+      if (c) return c;
       c = new STSClient({
         region: r,
         ...(this.opts.endpoint ? { endpoint: this.opts.endpoint } : {}),
@@ -128,8 +131,8 @@ export class StsCredentialIssuer implements CredentialIssuer {
     const r = region ?? this.opts.defaultRegion;
     let q = this.queryClients.get(r);
     if (!q) {
-      const sdk = this.client(r);
       q = (async () => {
+        const sdk = await this.client(r);
         const endpoint = this.opts.endpoint
           ? new URL(this.opts.endpoint)
           : new URL(
@@ -181,7 +184,7 @@ export class StsCredentialIssuer implements CredentialIssuer {
 
   runsOnTemporaryCredentials(): Promise<boolean> {
     this.temporary ??= (async () => {
-      const provider = this.client(undefined).config.credentials;
+      const provider = (await this.client(undefined)).config.credentials;
       const creds = await provider();
       return Boolean(creds.sessionToken);
     })().catch(() => false);
@@ -189,7 +192,8 @@ export class StsCredentialIssuer implements CredentialIssuer {
   }
 
   async callerIdentity(): Promise<string | undefined> {
-    const out = await this.client(undefined).send(new GetCallerIdentityCommand({}));
+    const { GetCallerIdentityCommand } = await import('@aws-sdk/client-sts');
+    const out = await (await this.client(undefined)).send(new GetCallerIdentityCommand({}));
     return out.Arn;
   }
 

@@ -12,8 +12,7 @@ import { formatProblem } from '../core/problems.js';
 import { BrokerError } from '../errors.js';
 import type { IamKeys } from '../aws/iam.js';
 import { watchConfig } from '../reload.js';
-import { iamKeysFromAws, startRotationLoop, type RotationLoop } from '../rotation/loop.js';
-import { defaultHolder, inventory, runRotation } from '../rotation/run.js';
+import type { RotationLoop } from '../rotation/loop.js';
 import { openStore, StoreError, type Store } from '../store/index.js';
 import { loadOrReport, parse } from './args.js';
 
@@ -28,11 +27,13 @@ const rotateInput = z
 /** GET /v1/admin/keys (read) and POST /v1/admin/rotate (operate): the `keys` and `rotate` commands over the admin API. */
 export function rotationRoutes(deps: { config: Config; store: Store; broker: () => Broker }): AdminRoute[] {
   let iam: IamKeys | undefined;
-  const rotation = () => {
+  // Rotation (IAM client, sinks) is loaded on first use: a broker that does not rotate never pays for it.
+  const rotation = async () => {
     const r = deps.config.rotation;
     if (!r) throw new BrokerError('ERR_NOT_FOUND', { message: 'the configuration has no rotation: section' });
+    const [{ iamKeysFromAws }, run] = await Promise.all([import('../rotation/loop.js'), import('../rotation/run.js')]);
     iam ??= iamKeysFromAws(deps.config.aws);
-    return { rotation: r, iam };
+    return { rotation: r, iam, run };
   };
   return [
     {
@@ -40,8 +41,8 @@ export function rotationRoutes(deps: { config: Config; store: Store; broker: () 
       path: '/keys',
       access: 'read',
       handler: async (_req, res) => {
-        const { rotation: config, iam } = rotation();
-        res.json(await inventory({ config, store: deps.store, iam, logger: deps.broker().logger }));
+        const { rotation: config, iam, run } = await rotation();
+        res.json(await run.inventory({ config, store: deps.store, iam, logger: deps.broker().logger }));
       },
     },
     {
@@ -49,14 +50,14 @@ export function rotationRoutes(deps: { config: Config; store: Store; broker: () 
       path: '/rotate',
       access: 'operate',
       handler: async (req, res) => {
-        const { rotation: config, iam } = rotation();
+        const { rotation: config, iam, run } = await rotation();
         const body = rotateInput.safeParse(req.body ?? {});
         if (!body.success) throw new BrokerError('ERR_BAD_REQUEST', { message: body.error.issues.map((i) => i.message).join('; ') });
         const broker = deps.broker();
         try {
           // A holder of its own: if the loop of this replica is mid-run, this run is refused, not merged.
-          const report = await runRotation(
-            { config, store: deps.store, iam, audit: broker.audit, logger: broker.logger, registry: broker.metrics.registry, holder: defaultHolder() },
+          const report = await run.runRotation(
+            { config, store: deps.store, iam, audit: broker.audit, logger: broker.logger, registry: broker.metrics.registry, holder: run.defaultHolder() },
             { ...(body.data.users ? { users: body.data.users } : {}), force: body.data.force === true || body.data.users !== undefined },
           );
           await broker.audit.write({
@@ -149,6 +150,7 @@ export async function main(argv: string[]): Promise<number> {
       'credbroker listening',
     );
     if (config.rotation) {
+      const { startRotationLoop } = await import('../rotation/loop.js');
       rotation = startRotationLoop({
         config: config.rotation,
         aws: config.aws,

@@ -213,6 +213,13 @@ export const configSchema = z.strictObject({
       driver: z.enum(['memory', 'sqlite', 'postgres']).default('memory'),
       sqlite_path: z.string().default('credbroker.sqlite'),
       postgres_url: z.string().optional(),
+      postgres_pool_size: z
+        .number()
+        .int()
+        .min(1)
+        .max(200)
+        .default(10)
+        .describe('Connections per replica. The writes of concurrent exchanges are batched, so a few connections carry a lot of load.'),
     })
     .prefault({}),
   admin: z

@@ -1,7 +1,6 @@
-// Store factory: the one place that turns `store:` config into a Store.
+// Store factory: the one place that turns `store:` config into a Store. Each driver is loaded
+// only when configured (a SQLite broker never loads pg, and the other way round).
 import { MemoryStore } from './memory.js';
-import { SqliteStore } from './sqlite.js';
-import { PostgresStore } from './postgres.js';
 import { StoreError, type Store } from './types.js';
 
 export type { Store, RotationState, RotationPhase, Lease } from './types.js';
@@ -11,6 +10,7 @@ export interface StoreConfig {
   driver: 'memory' | 'sqlite' | 'postgres';
   sqlite_path: string;
   postgres_url?: string | undefined;
+  postgres_pool_size?: number | undefined;
 }
 
 export interface OpenStoreOptions {
@@ -23,11 +23,15 @@ export async function openStore(config: StoreConfig, opts: OpenStoreOptions = {}
   switch (config.driver) {
     case 'memory':
       return new MemoryStore(opts.nowMs);
-    case 'sqlite':
+    case 'sqlite': {
+      const { SqliteStore } = await import('./sqlite.js');
       return SqliteStore.open(config.sqlite_path, opts);
-    case 'postgres':
+    }
+    case 'postgres': {
       if (!config.postgres_url) throw new StoreError('ERR_STORE_UNAVAILABLE', 'store.postgres_url is required when store.driver is "postgres"');
-      return PostgresStore.open(config.postgres_url, opts);
+      const { PostgresStore } = await import('./postgres.js');
+      return PostgresStore.open(config.postgres_url, { ...opts, ...(config.postgres_pool_size ? { maxConnections: config.postgres_pool_size } : {}) });
+    }
   }
 }
 

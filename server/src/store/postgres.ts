@@ -20,6 +20,7 @@ import type { Revocation } from '../core/revocation.js';
 import type { AuditQuery } from '../ops/types.js';
 import { auditColumns, auditWhere } from './audit-rows.js';
 import { POSTGRES_MIGRATIONS, assertMigrationList, checkAppliedMigrations, type Migration } from './migrations.js';
+import { TurnBatcher, type Settled } from './turn-batch.js';
 import { StoreError, auditKeyRequired, type Lease, type RotationState, type Store } from './types.js';
 
 export interface PostgresStoreOptions {
@@ -75,8 +76,29 @@ async function migrate(pool: pg.Pool, migrations: readonly Migration[]): Promise
   }
 }
 
+interface Claim {
+  key: string;
+  expiresAt: number;
+  now: number;
+}
+interface Increment {
+  key: string;
+  windowMs: number;
+  now: number;
+}
+interface Append {
+  cols: ReturnType<typeof auditColumns>;
+  key: ChainKey | undefined;
+}
+
 export class PostgresStore implements Store {
   readonly driver = 'postgres' as const;
+  // The writes of every exchange, batched per turn of the event loop: one statement (claims,
+  // counters) or one transaction (audit appends) for all the exchanges in flight, instead of one
+  // round trip each. Every caller's promise settles after its batch is committed.
+  private readonly claims = new TurnBatcher<Claim, boolean>((batch) => this.claimBatch(batch));
+  private readonly increments = new TurnBatcher<Increment, { hits: number; resetAt: Date }>((batch) => this.incrementBatch(batch));
+  private readonly appends = new TurnBatcher<Append, ChainedRecord>((batch) => this.appendBatch(batch));
 
   private constructor(
     private readonly pool: pg.Pool,
@@ -196,13 +218,29 @@ export class PostgresStore implements Store {
 
   // --- one-time token ledger
 
-  async claimToken(key: string, expiresAt: Date, now: Date): Promise<boolean> {
-    const res = await this.pool.query(
-      `INSERT INTO token_ledger AS t (key, expires_at) VALUES ($1, $2)
-       ON CONFLICT (key) DO UPDATE SET expires_at = excluded.expires_at WHERE t.expires_at <= $3`,
-      [key, expiresAt.getTime(), now.getTime()],
-    );
-    return res.rowCount === 1;
+  claimToken(key: string, expiresAt: Date, now: Date): Promise<boolean> {
+    return this.claims.add({ key, expiresAt: expiresAt.getTime(), now: now.getTime() });
+  }
+
+  /**
+   * One statement for a batch of claims. A key can appear once per statement, so a token presented
+   * twice in the same batch is claimed by its first presentation; the others are replays.
+   */
+  private async claimBatch(batch: Claim[]): Promise<Array<Settled<boolean>>> {
+    const first = new Map<string, Claim>();
+    for (const c of batch) if (!first.has(c.key)) first.set(c.key, c);
+    const unique = [...first.values()];
+    const now = Math.max(...unique.map((c) => c.now));
+    const { rows } = await this.pool.query<{ key: string }>({
+      name: 'credbroker.claim_tokens',
+      text: `INSERT INTO token_ledger AS t (key, expires_at)
+             SELECT * FROM unnest($1::text[], $2::bigint[])
+             ON CONFLICT (key) DO UPDATE SET expires_at = excluded.expires_at WHERE t.expires_at <= $3
+             RETURNING key`,
+      values: [unique.map((c) => c.key), unique.map((c) => c.expiresAt), now],
+    });
+    const won = new Set(rows.map((r) => r.key));
+    return batch.map((c) => ({ ok: true, value: first.get(c.key) === c && won.has(c.key) }));
   }
 
   async releaseToken(key: string): Promise<void> {
@@ -251,26 +289,55 @@ export class PostgresStore implements Store {
 
   // --- hash-chained audit
 
-  async appendAudit(input: AuditRecord, key?: ChainKey): Promise<ChainedRecord> {
-    const cols = auditColumns(input);
+  appendAudit(input: AuditRecord, key?: ChainKey): Promise<ChainedRecord> {
+    return this.appends.add({ cols: auditColumns(input), key });
+  }
+
+  /** One transaction for a batch of appends, chained in order; a refused record is skipped alone. */
+  private appendBatch(batch: Append[]): Promise<Array<Settled<ChainedRecord>>> {
     return this.tx(async (c) => {
       // The head row lock makes appends from every replica take turns.
-      const head = (await c.query<{ seq: string; hash: string }>('SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE')).rows[0]!;
-      if (!key) {
+      const head = (await c.query<{ seq: string; hash: string }>({ name: 'credbroker.audit_head_lock', text: 'SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE' })).rows[0]!;
+      let keyed: boolean | undefined;
+      if (batch.some((a) => !a.key)) {
         const last = (await c.query<{ key_id: string | null }>('SELECT key_id FROM audit_chain WHERE seq = $1', [head.seq])).rows[0];
-        if (last?.key_id) throw auditKeyRequired();
+        keyed = Boolean(last?.key_id);
       }
-      const seq = Number(head.seq) + 1;
-      const prevHash = head.hash;
-      const hash = chainHash(seq, prevHash, cols.record, key);
-      const keyId = key?.id ?? null;
-      await c.query(
-        `INSERT INTO audit_chain (seq, prev_hash, hash, key_id, time, event, subject, role, decision, record)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-        [seq, prevHash, hash, keyId, cols.timeMs === null ? null : new Date(cols.timeMs), cols.event, cols.subject, cols.role, cols.decision, cols.json],
-      );
-      await c.query('UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1', [seq, hash]);
-      return { seq, prevHash, hash, keyId, record: cols.record };
+      let seq = Number(head.seq);
+      let prevHash = head.hash;
+      const rows: ChainedRecord[] = [];
+      const cols: Array<Append['cols']> = [];
+      const results: Array<Settled<ChainedRecord>> = batch.map((a) => {
+        if (!a.key && keyed) return { ok: false, err: auditKeyRequired() };
+        if (a.key) keyed = true;
+        seq += 1;
+        const hash = chainHash(seq, prevHash, a.cols.record, a.key);
+        const row = { seq, prevHash, hash, keyId: a.key?.id ?? null, record: a.cols.record };
+        prevHash = hash;
+        rows.push(row);
+        cols.push(a.cols);
+        return { ok: true, value: row };
+      });
+      if (rows.length === 0) return results;
+      await c.query({
+        name: 'credbroker.audit_append',
+        text: `INSERT INTO audit_chain (seq, prev_hash, hash, key_id, time, event, subject, role, decision, record)
+               SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[], $7::text[], $8::text[], $9::text[], $10::json[])`,
+        values: [
+          rows.map((r) => r.seq),
+          rows.map((r) => r.prevHash),
+          rows.map((r) => r.hash),
+          rows.map((r) => r.keyId),
+          cols.map((k) => (k.timeMs === null ? null : new Date(k.timeMs))),
+          cols.map((k) => k.event),
+          cols.map((k) => k.subject),
+          cols.map((k) => k.role),
+          cols.map((k) => k.decision),
+          cols.map((k) => k.json),
+        ],
+      });
+      await c.query({ name: 'credbroker.audit_head_set', text: 'UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1', values: [seq, prevHash] });
+      return results;
     });
   }
 
@@ -301,16 +368,41 @@ export class PostgresStore implements Store {
 
   // --- rate-limit counters
 
-  async incrementCounter(key: string, windowMs: number, now: Date): Promise<{ hits: number; resetAt: Date }> {
-    const { rows } = await this.pool.query<{ hits: number; reset_at: string }>(
-      `INSERT INTO rate_counters AS r (key, hits, reset_at) VALUES ($1, 1, $2::bigint + $3::bigint)
-       ON CONFLICT (key) DO UPDATE SET
-         hits = CASE WHEN r.reset_at <= $2::bigint THEN 1 ELSE r.hits + 1 END,
-         reset_at = CASE WHEN r.reset_at <= $2::bigint THEN $2::bigint + $3::bigint ELSE r.reset_at END
-       RETURNING hits, reset_at`,
-      [key, now.getTime(), windowMs],
-    );
-    return { hits: rows[0]!.hits, resetAt: new Date(Number(rows[0]!.reset_at)) };
+  incrementCounter(key: string, windowMs: number, now: Date): Promise<{ hits: number; resetAt: Date }> {
+    return this.increments.add({ key, windowMs, now: now.getTime() });
+  }
+
+  /**
+   * One statement for a batch of increments: hits of the same key are added up first (a key once
+   * per statement), and each caller gets the count as it would have been after its own increment.
+   */
+  private async incrementBatch(batch: Increment[]): Promise<Array<Settled<{ hits: number; resetAt: Date }>>> {
+    const byKey = new Map<string, { n: number; windowMs: number }>();
+    for (const i of batch) {
+      const k = byKey.get(i.key);
+      if (k) k.n += 1;
+      else byKey.set(i.key, { n: 1, windowMs: i.windowMs });
+    }
+    const keys = [...byKey.keys()];
+    const now = Math.max(...batch.map((i) => i.now));
+    const { rows } = await this.pool.query<{ key: string; hits: number; reset_at: string }>({
+      name: 'credbroker.increment_counters',
+      text: `INSERT INTO rate_counters AS r (key, hits, reset_at)
+             SELECT k, n, $3::bigint + w FROM unnest($1::text[], $2::int[], $4::bigint[]) AS u(k, n, w)
+             ON CONFLICT (key) DO UPDATE SET
+               hits = CASE WHEN r.reset_at <= $3::bigint THEN excluded.hits ELSE r.hits + excluded.hits END,
+               reset_at = CASE WHEN r.reset_at <= $3::bigint THEN excluded.reset_at ELSE r.reset_at END
+             RETURNING key, hits, reset_at`,
+      values: [keys, keys.map((k) => byKey.get(k)!.n), now, keys.map((k) => byKey.get(k)!.windowMs)],
+    });
+    const after = new Map(rows.map((r) => [r.key, { hits: r.hits, resetAt: new Date(Number(r.reset_at)) }]));
+    const seen = new Map<string, number>();
+    return batch.map((i) => {
+      const total = after.get(i.key)!;
+      const nth = (seen.get(i.key) ?? 0) + 1;
+      seen.set(i.key, nth);
+      return { ok: true, value: { hits: total.hits - byKey.get(i.key)!.n + nth, resetAt: total.resetAt } };
+    });
   }
 
   async decrementCounter(key: string): Promise<void> {
@@ -322,6 +414,8 @@ export class PostgresStore implements Store {
   }
 
   async close(): Promise<void> {
+    // Writes already accepted are committed, not dropped.
+    await Promise.all([this.claims.drain(), this.increments.drain(), this.appends.drain()]);
     await this.pool.end().catch(() => undefined);
   }
 }

@@ -10,6 +10,7 @@ import { SQLITE_MIGRATIONS } from '../../../server/src/store/migrations.js';
 import { openStore, assertPersistentStore, StoreError } from '../../../server/src/store/index.js';
 import { MemoryStore } from '../../../server/src/store/memory.js';
 import { storeContract } from './store-contract.js';
+import { chainVerifier } from '../../../server/src/core/audit-chain.js';
 
 let dir: string;
 let file: string;
@@ -85,3 +86,63 @@ storeContract('memory', async (clock) => {
   const m = new MemoryStore(() => clock.nowMs);
   return { a: m, b: m, close: async () => {} };
 });
+
+describe('SQLite store: group commit', () => {
+  it('commits each write before its promise settles: 300 concurrent claims and appends, every one already visible to another connection', async () => {
+    const s = open();
+    const reader = new Database(file, { readonly: true });
+    try {
+      const expires = new Date(nowMs + 60_000);
+      const seen: boolean[] = [];
+      await Promise.all(
+        Array.from({ length: 300 }, async (_, i) => {
+          if (i % 2 === 0) {
+            expect(await s.claimToken(`t${i}`, expires, new Date(nowMs))).toBe(true);
+            seen.push(reader.prepare('SELECT 1 FROM token_ledger WHERE key = ?').get(`t${i}`) !== undefined);
+          } else {
+            const row = await s.appendAudit({ time: new Date(nowMs).toISOString(), event: 'exchange', subject: `s${i}` });
+            seen.push(reader.prepare('SELECT 1 FROM audit_chain WHERE seq = ?').get(row.seq) !== undefined);
+          }
+        }),
+      );
+      expect(seen.filter(Boolean)).toHaveLength(300);
+      const v = chainVerifier();
+      v.add(await s.scanAudit(0, 1000));
+      expect(v.result().ok).toBe(true);
+      expect(v.result().checked).toBe(150);
+    } finally {
+      reader.close();
+      await s.close();
+    }
+  });
+
+  it('a write that fails is undone alone: the other writes of its batch commit', async () => {
+    const s = open();
+    try {
+      const key = { id: 'k-test', secret: Buffer.alloc(32, 7) };
+      await s.appendAudit({ time: new Date(nowMs).toISOString(), event: 'exchange' }, key);
+      // Same turn of the event loop, so one batch: an unkeyed append onto a keyed chain is refused.
+      const [refused, claimed, appended] = await Promise.allSettled([
+        s.appendAudit({ time: new Date(nowMs).toISOString(), event: 'exchange' }),
+        s.claimToken('after-failure', new Date(nowMs + 60_000), new Date(nowMs)),
+        s.appendAudit({ time: new Date(nowMs).toISOString(), event: 'exchange' }, key),
+      ]);
+      expect(refused.status).toBe('rejected');
+      expect(claimed).toEqual({ status: 'fulfilled', value: true });
+      expect(appended.status === 'fulfilled' && appended.value.seq).toBe(2);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('close() commits the writes already accepted', async () => {
+    const s = open();
+    const pending = s.claimToken('at-close', new Date(nowMs + 60_000), new Date(nowMs));
+    await s.close();
+    expect(await pending).toBe(true);
+    const again = open();
+    expect(await again.claimToken('at-close', new Date(nowMs + 60_000), new Date(nowMs))).toBe(false);
+    await again.close();
+  });
+});
+

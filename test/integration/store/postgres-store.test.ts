@@ -106,6 +106,52 @@ describe('PostgreSQL store', () => {
   });
 });
 
+describe('PostgreSQL store: writes batched per turn', () => {
+  it('gives a token presented many times in one batch, and across two replicas, to exactly one caller', async () => {
+    const s = await schema();
+    const [a, b] = [await openIn(s), await openIn(s)];
+    const expires = new Date(Date.now() + 60_000);
+    const results = await Promise.all(Array.from({ length: 40 }, (_, i) => (i % 2 ? a : b).claimToken('same', expires, new Date())));
+    expect(results.filter(Boolean)).toHaveLength(1);
+    const mixed = await Promise.all(Array.from({ length: 60 }, (_, i) => a.claimToken(`k${i % 20}`, expires, new Date())));
+    expect(mixed.filter(Boolean)).toHaveLength(20);
+  });
+
+  it('counts each increment of a batch as if made alone', async () => {
+    const s = await schema();
+    const a = await openIn(s);
+    const hits = await Promise.all(Array.from({ length: 25 }, () => a.incrementCounter('rl:ip:x', 60_000, new Date())));
+    expect(hits.map((h) => h.hits).sort((x, y) => x - y)).toEqual(Array.from({ length: 25 }, (_, i) => i + 1));
+    expect((await a.incrementCounter('rl:ip:x', 60_000, new Date())).hits).toBe(26);
+  });
+
+  it('chains 200 concurrent appends from two replicas into one chain that verifies, each stored before its promise settles', async () => {
+    const s = await schema();
+    const [a, b] = [await openIn(s), await openIn(s)];
+    const key = { id: 'k-test', secret: Buffer.alloc(32, 9) };
+    const stored: boolean[] = [];
+    await Promise.all(
+      Array.from({ length: 200 }, async (_, i) => {
+        const row = await (i % 2 ? a : b).appendAudit({ time: new Date().toISOString(), event: 'exchange', subject: `s${i}`, note: 'é "quoted" \\ {json}' }, key);
+        stored.push((await s.query('SELECT 1 FROM audit_chain WHERE seq = $1', [row.seq])).rowCount === 1);
+      }),
+    );
+    expect(stored.filter(Boolean)).toHaveLength(200);
+    const result = await verifyAuditChain(a, { keyring: { current: key, byId: new Map([[key.id, key]]) } });
+    expect(result).toMatchObject({ ok: true, checked: 200 });
+  });
+
+  it('refuses an unkeyed append onto a keyed chain alone: the rest of its batch is appended', async () => {
+    const s = await schema();
+    const a = await openIn(s);
+    const key = { id: 'k-test', secret: Buffer.alloc(32, 9) };
+    await a.appendAudit({ time: new Date().toISOString(), event: 'exchange' }, key);
+    const [refused, kept] = await Promise.allSettled([a.appendAudit({ time: new Date().toISOString(), event: 'exchange' }), a.appendAudit({ time: new Date().toISOString(), event: 'exchange' }, key)]);
+    expect(refused.status).toBe('rejected');
+    expect(kept.status === 'fulfilled' && kept.value.seq).toBe(2);
+  });
+});
+
 // A contract test that fails skips its close(): this drops what it left.
 const contractLeftovers: Array<() => Promise<void>> = [];
 afterAll(async () => {
