@@ -126,6 +126,7 @@ export async function main(argv: string[]): Promise<number> {
   const { logger } = broker;
   for (const w of loaded.warnings) logger.warn({ warning: formatProblem(w) }, 'config lint warning');
   let watcher: ReturnType<typeof watchConfig> | undefined;
+  const onHup = () => broker!.reloadTls('SIGHUP');
   let rotation: RotationLoop | undefined;
   try {
     await broker.start();
@@ -135,6 +136,7 @@ export async function main(argv: string[]): Promise<number> {
     const metricsUrl = config.metrics.enabled ? `${(await broker.listenMetrics()).url}/metrics` : undefined;
     const adminUrl = config.admin.enabled ? (await broker.listenAdmin()).url : undefined;
     watcher = watchConfig(broker, loaded.path);
+    process.on('SIGHUP', onHup);
     logger.info(
       {
         url,
@@ -161,6 +163,7 @@ export async function main(argv: string[]): Promise<number> {
   } catch (err) {
     // E.g. a port in use: release everything so the process exits instead of idling on the pool.
     watcher?.stop();
+    process.off('SIGHUP', onHup);
     await broker.close().catch(() => undefined);
     await store.close();
     throw err;
@@ -173,6 +176,7 @@ export async function main(argv: string[]): Promise<number> {
       stopping = true;
       logger.info({ signal }, 'shutting down');
       watcher?.stop();
+      process.off('SIGHUP', onHup);
       // The rotation step in flight finishes and the lease is released before the store closes.
       void (async () => {
         await rotation?.stop();
