@@ -67,6 +67,7 @@ function describeError(err) {
 
 // client/src/options.mjs
 import { parseArgs } from "node:util";
+import { readFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 var HELP = `Usage: ${PROG} --url URL --role NAME [options]
@@ -83,6 +84,8 @@ Broker request
   --region REGION            also export AWS_REGION/AWS_DEFAULT_REGION (profile: region =) CREDBROKER_REGION
   --timeout SECONDS          per-request timeout (default 15)                     CREDBROKER_TIMEOUT
   --retries N                retries on network errors, 429 and 5xx (default 4)   CREDBROKER_RETRIES
+  --ca-file FILE             PEM CA certificate(s) to trust for the broker (instead of the
+                             system's), for a broker with a private CA                CREDBROKER_CA_FILE
 
 OIDC token
   --provider NAME            github | gitlab | circleci | buildkite | bitbucket | jenkins | azure |
@@ -182,6 +185,7 @@ function parseOptions(argv, env) {
         region: { type: "string" },
         timeout: { type: "string" },
         retries: { type: "string" },
+        "ca-file": { type: "string" },
         provider: { type: "string" },
         "token-env": { type: "string" },
         "token-file": { type: "string" },
@@ -225,6 +229,16 @@ function parseOptions(argv, env) {
   const timeoutS = intOption("--timeout", pick("timeout", "CREDBROKER_TIMEOUT"), 1, 600) ?? 15;
   const retries = intOption("--retries", pick("retries", "CREDBROKER_RETRIES"), 0, 20) ?? 4;
   const refreshBefore = intOption("--refresh-before", pick("refresh-before", "CREDBROKER_REFRESH_BEFORE"), 0, 43200) ?? 600;
+  const caFile = pick("ca-file", "CREDBROKER_CA_FILE");
+  let ca;
+  if (caFile !== void 0) {
+    try {
+      ca = readFileSync(caFile);
+    } catch (e) {
+      throw usage(`--ca-file ${caFile}: cannot read it (${e && e.code ? e.code : "error"})`);
+    }
+    if (!ca.includes("-----BEGIN CERTIFICATE-----")) throw usage(`--ca-file ${caFile}: no PEM certificate in it`);
+  }
   const region = pick("region", "CREDBROKER_REGION");
   if (region !== void 0 && !/^[a-z0-9-]{1,32}$/.test(region)) throw usage("--region is not a valid AWS region");
   const profile = pick("profile", "CREDBROKER_PROFILE") ?? "credbroker";
@@ -254,6 +268,7 @@ function parseOptions(argv, env) {
     region,
     timeoutMs: timeoutS * 1e3,
     retries,
+    ca,
     provider,
     tokenEnv,
     tokenFile: pick("token-file", "CREDBROKER_TOKEN_FILE"),
@@ -292,8 +307,9 @@ var NetworkError = class extends Error {
   }
 };
 function connectOptions(_url) {
-  return { agent: false };
+  return { agent: false, ...brokerCa && _url.origin === brokerCa.origin ? { ca: brokerCa.ca } : {} };
 }
+var brokerCa;
 function where(url) {
   try {
     const u = new URL(url);

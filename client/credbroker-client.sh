@@ -49,6 +49,8 @@ Usage: credbroker-client.sh --url URL --role NAME [options]     (POSIX sh + curl
                             or ~/.aws/credentials)                             CREDBROKER_CREDENTIALS_FILE
   --timeout SECONDS         per request (default 15)                           CREDBROKER_TIMEOUT
   --retries N               on network errors, 429, 5xx (default 4)            CREDBROKER_RETRIES
+  --ca-file FILE            PEM CA certificate(s) to trust for the broker (instead of the
+                            system's), for a broker with a private CA          CREDBROKER_CA_FILE
   -v, --verbose             diagnostics on stderr (never secrets)
   -h, --help | --version
 
@@ -72,6 +74,8 @@ profile=${CREDBROKER_PROFILE:-credbroker}
 credentials_file=${CREDBROKER_CREDENTIALS_FILE:-${AWS_SHARED_CREDENTIALS_FILE:-${HOME:-}/.aws/credentials}}
 timeout=${CREDBROKER_TIMEOUT:-15}
 retries=${CREDBROKER_RETRIES:-4}
+ca_file=${CREDBROKER_CA_FILE:-}
+cacert=''
 verbose=0
 [ "${CREDBROKER_VERBOSE:-}" = 1 ] && verbose=1
 
@@ -96,6 +100,7 @@ while [ $# -gt 0 ]; do
     --credentials-file) need_arg "$@"; credentials_file=$2; shift 2 ;;
     --timeout) need_arg "$@"; timeout=$2; shift 2 ;;
     --retries) need_arg "$@"; retries=$2; shift 2 ;;
+    --ca-file) need_arg "$@"; ca_file=$2; shift 2 ;;
     -v|--verbose) verbose=1; shift ;;
     -h|--help) usage; exit 0 ;;
     --version) echo "$VERSION"; exit 0 ;;
@@ -146,6 +151,10 @@ if [ -n "$duration" ]; then
 fi
 is_uint "$timeout" && [ "$timeout" -ge 1 ] || die 2 "--timeout must be a whole number of seconds"
 is_uint "$retries" && [ "$retries" -le 20 ] || die 2 "--retries must be between 0 and 20"
+if [ -n "$ca_file" ]; then
+  case $ca_file in *[\\\"]*) die 2 "--ca-file: a path without quotes or backslashes, please" ;; esac
+  [ -r "$ca_file" ] && grep -q -e '-----BEGIN CERTIFICATE-----' "$ca_file" 2>/dev/null || die 2 "--ca-file $ca_file: cannot read a PEM certificate from it"
+fi
 case $region in *[!a-z0-9-]*) die 2 "--region is not a valid AWS region" ;; esac
 case $token_env in *[!A-Za-z0-9_]*) die 2 "--token-env is not a valid variable name" ;; esac
 audience_explicit=0
@@ -206,7 +215,8 @@ curl_call() {
   _out=$1; _hdr=$2; _auth=$3
   shift 3
   : >"$_out"; : >"$_hdr"
-  http_code=$(printf 'header = "Authorization: %s"\n' "$_auth" |
+  # cacert: set around the broker's request only (--ca-file); provider endpoints keep the system CAs.
+  http_code=$({ printf 'header = "Authorization: %s"\n' "$_auth"; [ -z "$cacert" ] || printf 'cacert = "%s"\n' "$cacert"; } |
     curl -sS -K - -o "$_out" -D "$_hdr" -w '%{http_code}' --connect-timeout "$timeout" --max-time "$timeout" \
       --max-filesize 262144 -A "credbroker-client.sh/$VERSION" "$@" 2>"$tmp/curl.err")
   curl_rc=$?
@@ -306,8 +316,10 @@ attempt=0
 used_fresh=0
 history=''
 while :; do
+  cacert=$ca_file
   curl_call "$tmp/body" "$tmp/hdr" "Bearer $token" -X POST -H 'Content-Type: application/json' \
     -H 'Accept: text/plain' --data "$body" "$url/v1/credentials?format=env"
+  cacert=''
   if [ "$curl_rc" = 0 ] && [ "$http_code" = 200 ]; then break; fi
 
   code=''; request_id=''; message=''

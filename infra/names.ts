@@ -8,6 +8,7 @@ export const BROKER_ROLE_KEY_RE = /^[A-Za-z0-9_.-]+$/;
 export const ACCOUNT_ID_RE = /^\d{12}$/;
 export const PRINCIPAL_ARN_RE = /^arn:aws[a-z-]*:(iam|sts)::\d{12}:(root|role\/[\w+=,.@/-]+|user\/[\w+=,.@/-]+|assumed-role\/[\w+=,.@/-]+)$/;
 export const ROLE_ARN_RE = /^arn:aws[a-z-]*:iam::(\d{12}):role\/[\w+=,.@/-]{1,512}$/;
+export const OIDC_PROVIDER_ARN_RE = /^arn:aws[a-z-]*:iam::\d{12}:oidc-provider\/[a-z0-9.-]+(\/[\w.-]+)*$/;
 export const MANAGED_POLICY_ARN_RE = /^arn:aws[a-z-]*:iam::(aws|\d{12}):policy\/[\w+=,.@/-]+$/;
 /** SourceIdentity characters (STS), and the same plus IAM wildcards for a StringLike pattern. */
 export const SOURCE_IDENTITY_CHARS_RE = /^[\w+=,.@-]*$/;

@@ -6,6 +6,7 @@ import {
   BROKER_ROLE_KEY_RE,
   IAM_NAME_RE,
   MANAGED_POLICY_ARN_RE,
+  OIDC_PROVIDER_ARN_RE,
   MAX_SESSION_TAGS,
   PRINCIPAL_ARN_RE,
   ROLE_ARN_RE,
@@ -27,9 +28,16 @@ export function checkSettings(s: StackSettings, problems: string[]): void {
 
   add('broker.path', iamPathProblem(s.broker.path));
   add('broker.roleName', IAM_NAME_RE.test(s.broker.roleName) ? undefined : 'expected an IAM role name (1–64 of [A-Za-z0-9_+=,.@-])');
-  if (s.broker.trustedServices.length === 0 && s.broker.trustedPrincipalArns.length === 0) {
-    add('broker', 'nothing could run as the broker: give trustedServices or trustedPrincipalArns');
+  if (s.broker.trustedServices.length === 0 && s.broker.trustedPrincipalArns.length === 0 && s.broker.eksServiceAccounts.length === 0) {
+    add('broker', 'nothing could run as the broker: give trustedServices, trustedPrincipalArns or eksServiceAccounts');
   }
+  s.broker.eksServiceAccounts.forEach((sa, i) => {
+    const path = `broker.eksServiceAccounts[${i}]`;
+    add(`${path}.oidcProviderArn`, OIDC_PROVIDER_ARN_RE.test(sa.oidcProviderArn) ? undefined : 'expected arn:aws:iam::<account>:oidc-provider/<issuer host and path>');
+    for (const key of ['namespace', 'serviceAccount'] as const) {
+      add(`${path}.${key}`, /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(sa[key]) ? undefined : 'expected a Kubernetes name (lower-case letters, digits, "-")');
+    }
+  });
   s.broker.trustedPrincipalArns.forEach((arn, i) =>
     add(`broker.trustedPrincipalArns[${i}]`, PRINCIPAL_ARN_RE.test(arn) ? undefined : 'expected an IAM principal ARN (role, user or account root)'),
   );

@@ -6,9 +6,10 @@ import { TRUSTED_SERVICES, type TrustedService } from './policies/broker-trust.j
 import { ROTATION_MATCHES, type RotationMatch } from './policies/broker-permissions.js';
 import { sourceIdentityPatternFor } from './policies/target-trust.js';
 import { checkSettings } from './settings-checks.js';
+import { checkServiceSettings, serviceSettingsSchema, type ServiceSettings } from './service/settings.js';
 
 /** The config keys this program reads, without the `credbroker:` namespace. */
-export const SETTINGS_KEYS = ['broker', 'targetRolePath', 'accounts', 'roles', 'rotation', 'staticUsers', 'revocation', 'tags'] as const;
+export const SETTINGS_KEYS = ['broker', 'targetRolePath', 'accounts', 'roles', 'rotation', 'staticUsers', 'revocation', 'tags', 'service'] as const;
 
 const policyDocument = z
   .object({ Version: z.string().optional(), Statement: z.union([z.array(z.record(z.string(), z.unknown())).min(1), z.record(z.string(), z.unknown())]) })
@@ -25,6 +26,10 @@ const brokerSchema = z
     path: z.string().default('/credbroker-system/'),
     trustedServices: z.array(z.enum(Object.keys(TRUSTED_SERVICES) as [TrustedService, ...TrustedService[]])).default(['ecs-tasks']),
     trustedPrincipalArns: z.array(z.string()).default([]),
+    eksServiceAccounts: z
+      .array(z.strictObject({ oidcProviderArn: z.string(), namespace: z.string().default('credbroker'), serviceAccount: z.string().default('credbroker') }))
+      .default([])
+      .describe('EKS service accounts (IRSA) that run as the broker.'),
     maxSessionDurationSeconds: z.number().int().min(3600).max(43_200).default(3600),
   })
   .prefault({});
@@ -80,6 +85,7 @@ const settingsSchema = z.strictObject({
   staticUsers: z.record(z.string(), staticUserSchema).default({}),
   revocation: z.boolean().default(true),
   tags: tagMap.default({}),
+  service: serviceSettingsSchema.optional().describe('The broker itself on ECS Fargate, behind an ALB, with RDS PostgreSQL.'),
 });
 
 export type StackSettingsInput = z.input<typeof settingsSchema>;
@@ -90,6 +96,7 @@ export interface BrokerSettings {
   path: string;
   trustedServices: TrustedService[];
   trustedPrincipalArns: string[];
+  eksServiceAccounts: Array<{ oidcProviderArn: string; namespace: string; serviceAccount: string }>;
   maxSessionDurationSeconds: number;
 }
 export interface AccountSettings {
@@ -142,6 +149,8 @@ export interface StackSettings {
   staticUsers: StaticUserSettings[];
   revocation: boolean;
   tags: Record<string, string>;
+  /** The deployed broker service, when configured. */
+  service?: ServiceSettings | undefined;
 }
 
 export class InfraSettingsError extends Error {
@@ -160,6 +169,7 @@ export function parseStackSettings(raw: Record<string, unknown>): StackSettings 
   const problems: string[] = [];
   const settings = normalize(parsed.data);
   checkSettings(settings, problems);
+  if (settings.service) checkServiceSettings(settings.service, problems, settings.roles);
   if (problems.length > 0) throw new InfraSettingsError(problems);
   return settings;
 }
@@ -179,5 +189,6 @@ function normalize(p: Parsed): StackSettings {
     staticUsers: Object.entries(p.staticUsers).map(([key, u]) => ({ ...u, key, userName: u.userName ?? key })),
     revocation: p.revocation,
     tags: p.tags,
+    ...(p.service ? { service: p.service } : {}),
   };
 }

@@ -1,17 +1,22 @@
 // Wires the components from parsed settings: one broker identity in the deploying account, target
-// roles in that account or in others (through explicit providers), static users for rotation.
+// roles in that account or in others (through explicit providers), static users for rotation and,
+// with `service`, the image repository and the broker service.
 // index.ts reads the Pulumi config and exports what this returns.
 import * as pulumi from '@pulumi/pulumi';
 import * as aws from '@pulumi/aws';
 import { BrokerIdentity } from './components/broker-identity.js';
 import { CiTargetRole } from './components/ci-target-role.js';
 import { StaticCiUser } from './components/static-ci-user.js';
+import { BrokerImageRepository } from './components/broker-image-repository.js';
+import { BrokerService } from './components/broker-service.js';
 import { brokerRolesConfig, brokerRolesYaml, type BrokerRoleEntry } from './broker-roles-config.js';
 import type { StackSettings } from './settings.js';
 
 export interface HomeAccount {
   accountId: pulumi.Input<string>;
   partition: pulumi.Input<string>;
+  /** The stack's region (the deployed broker's default STS region). */
+  region?: pulumi.Input<string>;
 }
 
 export interface CredbrokerStack {
@@ -20,6 +25,8 @@ export interface CredbrokerStack {
   providers: Record<string, aws.Provider>;
   targetRoles: Record<string, CiTargetRole>;
   staticUsers: Record<string, StaticCiUser>;
+  imageRepository?: BrokerImageRepository;
+  service?: BrokerService;
   outputs: {
     brokerRoleArn: pulumi.Output<string>;
     brokerRoleName: pulumi.Output<string>;
@@ -29,6 +36,20 @@ export interface CredbrokerStack {
     /** The broker config's `roles:` section, and the same as YAML. */
     brokerRoles: pulumi.Output<Record<string, BrokerRoleEntry>>;
     brokerRolesYaml: pulumi.Output<string>;
+    /** The deployed service (undefined without `service`, or before its image digest is set). */
+    service: {
+      url: pulumi.Output<string | undefined>;
+      loadBalancerDnsName: pulumi.Output<string | undefined>;
+      adminUrl: pulumi.Output<string | undefined>;
+      adminLoadBalancerDnsName: pulumi.Output<string | undefined>;
+      ecrRepositoryUrl: pulumi.Output<string | undefined>;
+      clusterName: pulumi.Output<string | undefined>;
+      serviceName: pulumi.Output<string | undefined>;
+      logGroupName: pulumi.Output<string | undefined>;
+      configSecretArn: pulumi.Output<string | undefined>;
+      databaseSecretArn: pulumi.Output<string | undefined>;
+      brokerConfigYaml: pulumi.Output<string | undefined>;
+    };
   };
 }
 
@@ -56,6 +77,7 @@ export function createCredbrokerStack(settings: StackSettings, home: HomeAccount
     partition: home.partition,
     trustedServices: settings.broker.trustedServices,
     trustedPrincipalArns: settings.broker.trustedPrincipalArns,
+    eksServiceAccounts: settings.broker.eksServiceAccounts,
     maxSessionDurationSeconds: settings.broker.maxSessionDurationSeconds,
     targetRolePath: settings.targetRolePath,
     targetAccountIds,
@@ -106,11 +128,36 @@ export function createCredbrokerStack(settings: StackSettings, home: HomeAccount
 
   const targetRoleArns = pulumi.all(Object.fromEntries(Object.entries(targetRoles).map(([k, r]) => [k, r.arn])));
   const brokerRoles = targetRoleArns.apply((arns) => brokerRolesConfig(settings.roles, arns));
+
+  // The broker itself: the image repository first (an image must be pushed to it before the
+  // service can run), then the service once the image digest is set.
+  const svc = settings.service;
+  const imageRepository = svc?.ecr.create
+    ? new BrokerImageRepository('broker-image', { name: svc.ecr.name, keepImages: svc.ecr.keepImages, tags: settings.tags })
+    : undefined;
+  let service: BrokerService | undefined;
+  if (svc && svc.image.digest !== undefined) {
+    service = new BrokerService('broker-service', {
+      settings: svc,
+      brokerRoleArn: broker.roleArn,
+      roles: brokerRoles,
+      imageRepository: svc.image.repository ?? imageRepository!.repositoryUrl,
+      accountId: home.accountId,
+      partition: home.partition,
+      region: home.region ?? aws.getRegionOutput().region,
+      tags: settings.tags,
+    });
+  } else if (svc) {
+    pulumi.log.warn('credbroker:service is set but service.image.digest is not: only the image repository is created. Push the image, set the digest, run `pulumi up` again.');
+  }
+  const none = pulumi.output<string | undefined>(undefined);
   return {
     broker,
     providers,
     targetRoles,
     staticUsers,
+    ...(imageRepository ? { imageRepository } : {}),
+    ...(service ? { service } : {}),
     outputs: {
       brokerRoleArn: broker.roleArn,
       brokerRoleName: broker.roleName,
@@ -119,6 +166,19 @@ export function createCredbrokerStack(settings: StackSettings, home: HomeAccount
       staticUserArns: pulumi.all(Object.fromEntries(Object.entries(staticUsers).map(([k, u]) => [k, u.arn]))),
       brokerRoles,
       brokerRolesYaml: brokerRoles.apply(brokerRolesYaml),
+      service: {
+        url: service?.url ?? none,
+        loadBalancerDnsName: service?.loadBalancerDnsName ?? none,
+        adminUrl: service?.adminUrl ?? none,
+        adminLoadBalancerDnsName: service?.adminLoadBalancerDnsName ?? none,
+        ecrRepositoryUrl: imageRepository?.repositoryUrl ?? none,
+        clusterName: service?.clusterName ?? none,
+        serviceName: service?.serviceName ?? none,
+        logGroupName: service?.logGroupName ?? none,
+        configSecretArn: service?.configSecretArn ?? none,
+        databaseSecretArn: service?.databaseSecretArn ?? none,
+        brokerConfigYaml: service?.brokerConfigYaml ?? none,
+      },
     },
   };
 }

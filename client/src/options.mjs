@@ -2,6 +2,7 @@
 // Options: flags and their CREDBROKER_* environment variables (a flag wins), validated up front so
 // that a mistake costs no one-time token.
 import { parseArgs } from 'node:util';
+import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { PROG, usage } from './errors.mjs';
@@ -20,6 +21,8 @@ Broker request
   --region REGION            also export AWS_REGION/AWS_DEFAULT_REGION (profile: region =) CREDBROKER_REGION
   --timeout SECONDS          per-request timeout (default 15)                     CREDBROKER_TIMEOUT
   --retries N                retries on network errors, 429 and 5xx (default 4)   CREDBROKER_RETRIES
+  --ca-file FILE             PEM CA certificate(s) to trust for the broker (instead of the
+                             system's), for a broker with a private CA                CREDBROKER_CA_FILE
 
 OIDC token
   --provider NAME            github | gitlab | circleci | buildkite | bitbucket | jenkins | azure |
@@ -129,6 +132,7 @@ export function parseOptions(argv, env) {
         region: { type: 'string' },
         timeout: { type: 'string' },
         retries: { type: 'string' },
+        'ca-file': { type: 'string' },
         provider: { type: 'string' },
         'token-env': { type: 'string' },
         'token-file': { type: 'string' },
@@ -175,6 +179,17 @@ export function parseOptions(argv, env) {
   const retries = intOption('--retries', pick('retries', 'CREDBROKER_RETRIES'), 0, 20) ?? 4;
   const refreshBefore =
     intOption('--refresh-before', pick('refresh-before', 'CREDBROKER_REFRESH_BEFORE'), 0, 43200) ?? 600;
+  // Read now: a CA file that cannot be used must not cost the job its one-time token.
+  const caFile = pick('ca-file', 'CREDBROKER_CA_FILE');
+  let ca;
+  if (caFile !== undefined) {
+    try {
+      ca = readFileSync(caFile);
+    } catch (e) {
+      throw usage(`--ca-file ${caFile}: cannot read it (${e && e.code ? e.code : 'error'})`);
+    }
+    if (!ca.includes('-----BEGIN CERTIFICATE-----')) throw usage(`--ca-file ${caFile}: no PEM certificate in it`);
+  }
   const region = pick('region', 'CREDBROKER_REGION');
   if (region !== undefined && !/^[a-z0-9-]{1,32}$/.test(region)) throw usage('--region is not a valid AWS region');
   const profile = pick('profile', 'CREDBROKER_PROFILE') ?? 'credbroker';
@@ -206,6 +221,7 @@ export function parseOptions(argv, env) {
     region,
     timeoutMs: timeoutS * 1000,
     retries,
+    ca,
     provider,
     tokenEnv,
     tokenFile: pick('token-file', 'CREDBROKER_TOKEN_FILE'),

@@ -34,7 +34,19 @@ export class NetworkError extends Error {
  * @param {URL} _url
  */
 function connectOptions(_url) {
-  return { agent: false };
+  return { agent: false, ...(brokerCa && _url.origin === brokerCa.origin ? { ca: brokerCa.ca } : {}) };
+}
+
+/** @type {{ origin: string, ca: Buffer } | undefined} */
+let brokerCa;
+/**
+ * --ca-file: trust these CA certificates, and only them, for requests to the broker's origin. The
+ * CI provider's token endpoints keep the system's trust store.
+ * @param {string} origin
+ * @param {Buffer} ca
+ */
+export function trustCaFor(origin, ca) {
+  brokerCa = { origin, ca };
 }
 
 /** Where a request went, for messages: origin and path, no query (it may carry ids), no trailing '/'. */

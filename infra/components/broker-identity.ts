@@ -2,7 +2,7 @@
 // Lambda) or by given principals, with only the permissions of broker-permissions.ts.
 import * as pulumi from '@pulumi/pulumi';
 import * as aws from '@pulumi/aws';
-import { brokerTrustPolicy, type TrustedService } from '../policies/broker-trust.js';
+import { brokerTrustPolicy, type EksServiceAccount, type TrustedService } from '../policies/broker-trust.js';
 import { brokerPermissionsPolicy, type RotationScope } from '../policies/broker-permissions.js';
 import { resourceTags } from './tags.js';
 
@@ -14,6 +14,7 @@ export interface BrokerIdentityArgs {
   partition: pulumi.Input<string>;
   trustedServices: TrustedService[];
   trustedPrincipalArns: string[];
+  eksServiceAccounts?: EksServiceAccount[];
   maxSessionDurationSeconds: number;
   targetRolePath: string;
   /** Accounts holding target roles (the broker's own included when it has some). */
@@ -37,7 +38,7 @@ export class BrokerIdentity extends pulumi.ComponentResource {
 
     const trust = pulumi
       .output(args.accountId)
-      .apply((accountId) => JSON.stringify(brokerTrustPolicy({ accountId, services: args.trustedServices, principalArns: args.trustedPrincipalArns })));
+      .apply((accountId) => JSON.stringify(brokerTrustPolicy({ accountId, services: args.trustedServices, principalArns: args.trustedPrincipalArns, eksServiceAccounts: args.eksServiceAccounts ?? [] })));
     this.role = new aws.iam.Role(
       name,
       {

@@ -19,9 +19,21 @@ export interface BrokerTrustInput {
   /** The account the broker role lives in. */
   accountId: string;
   services: TrustedService[];
-  /** IAM principals (roles, users) allowed to run as the broker, e.g. an EKS IRSA role. */
+  /** IAM principals (roles, users) allowed to run as the broker. */
   principalArns: string[];
+  /** Kubernetes service accounts of EKS clusters (IRSA) that run as the broker. */
+  eksServiceAccounts?: EksServiceAccount[];
 }
+
+export interface EksServiceAccount {
+  /** The cluster's IAM OIDC provider: arn:aws:iam::<account>:oidc-provider/oidc.eks.<region>.amazonaws.com/id/<id>. */
+  oidcProviderArn: string;
+  namespace: string;
+  serviceAccount: string;
+}
+
+/** The issuer host and path of an IAM OIDC provider ARN: the prefix of its condition keys. */
+export const oidcProviderIssuer = (arn: string): string => arn.slice(arn.indexOf(':oidc-provider/') + ':oidc-provider/'.length);
 
 export function brokerTrustPolicy(input: BrokerTrustInput): PolicyDocument {
   const statements: Statement[] = [];
@@ -52,6 +64,17 @@ export function brokerTrustPolicy(input: BrokerTrustInput): PolicyDocument {
       Action: 'sts:AssumeRole',
     });
   }
+  // IRSA: one statement per cluster, pinned to the exact service account and to STS as audience.
+  (input.eksServiceAccounts ?? []).forEach((sa, i) => {
+    const issuer = oidcProviderIssuer(sa.oidcProviderArn);
+    statements.push({
+      Sid: `EksServiceAccount${i}`,
+      Effect: 'Allow',
+      Principal: { Federated: sa.oidcProviderArn },
+      Action: 'sts:AssumeRoleWithWebIdentity',
+      Condition: { StringEquals: { [`${issuer}:sub`]: `system:serviceaccount:${sa.namespace}:${sa.serviceAccount}`, [`${issuer}:aud`]: 'sts.amazonaws.com' } },
+    });
+  });
   if (statements.length === 0) throw new Error('broker trust: no service or principal may assume the broker role');
   return policy(statements);
 }

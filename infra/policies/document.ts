@@ -2,7 +2,7 @@
 // AWS stores. Condition blocks map operator → context key → value(s).
 export type ConditionBlock = Record<string, Record<string, string | string[]>>;
 
-export type Principal = { AWS: string | string[] } | { Service: string | string[] };
+export type Principal = { AWS: string | string[] } | { Service: string | string[] } | { Federated: string };
 
 export interface Statement {
   Sid: string;

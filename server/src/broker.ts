@@ -1,7 +1,6 @@
 // The composition root: builds the broker from a config and its adapters. Everything that does
 // I/O is handed in here (or defaulted), so tests and benchmarks can swap any edge.
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type express from 'express';
 import type { Config } from './config/compile.js';
 import { createApp, type AppDeps } from './http/app.js';
@@ -22,6 +21,10 @@ import { StoreAuditSink, StoreReplayLedger, counterRateLimitStore } from './ops/
 import { createAdminApp, type AdminDeps, type ConsoleOptions } from './admin/app.js';
 import { KeyFreshness } from './console/status.js';
 import { adminListenerProblem, INSECURE_ADMIN_WARNING, isLoopbackHost } from './admin/listener.js';
+import { startListener, type Listener } from './http/listener.js';
+
+/** At shutdown, connections still open this long after server.request_timeout_ms are cut. */
+export const DRAIN_MARGIN_MS = 2000;
 import type { Keyring } from './core/audit-chain.js';
 import { loadAuditKeyring } from './audit/keys.js';
 import { CheckpointWriter, checkpointSink, readCheckpointFiles, type CheckpointSink } from './audit/checkpoints.js';
@@ -75,6 +78,8 @@ export interface Broker {
   /** Prefetch issuer keys (bounded by server.readiness_wait_ms), then refresh in the background. */
   start(): Promise<void>;
   listen(port?: number, host?: string): Promise<{ url: string; server: http.Server }>;
+  /** Re-reads server.tls's certificate and key for every listener (SIGHUP; file changes do it by themselves). */
+  reloadTls(trigger: string): void;
   close(): Promise<void>;
 }
 
@@ -154,7 +159,7 @@ export function createBroker(initial: Config, opts: BrokerOptions = {}): Broker 
     pollMs: config.revocation.poll_ms,
     maxStalenessMs: config.revocation.max_staleness_ms,
   });
-  const servers: http.Server[] = [];
+  const listeners: Listener[] = [];
   let purgeTimer: NodeJS.Timeout | undefined;
 
   const readiness = () => {
@@ -188,22 +193,20 @@ export function createBroker(initial: Config, opts: BrokerOptions = {}): Broker 
   };
   const app = createApp(deps);
 
-  const listenOn = async (handler: http.RequestListener, port: number, host: string) => {
-    const server = http.createServer(handler);
-    server.requestTimeout = config.server.request_timeout_ms + 5000;
-    server.headersTimeout = 10_000;
-    // Longer than the idle timeout of whatever keeps connections to us open (an ALB: 60 s): the
-    // side that closes an idle connection must be the client's, or it can send a request on a
-    // socket we are closing at that moment and see ECONNRESET (seen under load at 5 s).
-    server.keepAliveTimeout = config.server.keep_alive_timeout_ms;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, host, () => resolve());
+  /** `tls`: whether server.tls applies to this listener (public and admin; not metrics), and the client CA. */
+  const listenOn = async (handler: http.RequestListener, port: number, host: string, name: string, useTls: { clientCaFile?: string | undefined } | false) => {
+    const tls = config.server.tls && useTls ? { ...config.server.tls, client_ca_file: useTls.clientCaFile } : undefined;
+    const listener = await startListener(handler, port, host, {
+      requestTimeoutMs: config.server.request_timeout_ms + 5000,
+      keepAliveTimeoutMs: config.server.keep_alive_timeout_ms,
+      tls,
+      onTlsLoad: (e) => {
+        if (e.ok) logger.info({ listener: name, trigger: e.trigger, fingerprint256: e.fingerprint256, subject: e.subject, valid_to: e.validTo }, 'TLS certificate loaded');
+        else logger.error({ listener: name, trigger: e.trigger, error: e.error }, 'TLS certificate reload refused; the current certificate stays in use');
+      },
     });
-    servers.push(server);
-    const addr = server.address() as AddressInfo;
-    const shownHost = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
-    return { url: `http://${shownHost}:${addr.port}`, server };
+    listeners.push(listener);
+    return { url: listener.url, server: listener.server };
   };
 
   return {
@@ -243,12 +246,17 @@ export function createBroker(initial: Config, opts: BrokerOptions = {}): Broker 
       if (!r.ready) logger.warn({ issuers: r.issuers }, 'not all issuer keys loaded yet; /readyz reports 503 until they are');
     },
     listen(port = config.server.port, host = config.server.host) {
-      return listenOn(app, port, host);
+      return listenOn(app, port, host, 'public', {});
+    },
+    reloadTls(trigger) {
+      for (const l of listeners) l.reloadTls(trigger);
     },
     listenAdmin(port = config.admin.port, host = config.admin.host) {
-      const problem = adminListenerProblem(host, config.admin.allow_insecure_non_loopback);
+      // With server.tls the admin listener is HTTPS, and may bind beyond loopback.
+      const withTls = config.server.tls !== undefined;
+      const problem = adminListenerProblem(host, config.admin.allow_insecure_non_loopback || withTls);
       if (problem) return Promise.reject(new Error(`admin.host: ${problem}`));
-      if (!isLoopbackHost(host)) logger.warn({ admin_host: host }, INSECURE_ADMIN_WARNING);
+      if (!isLoopbackHost(host) && !withTls) logger.warn({ admin_host: host }, INSECURE_ADMIN_WARNING);
       const checkpointFile = config.audit.checkpoints.sink === 'file' ? config.audit.checkpoints.path : undefined;
       const adminApp = createAdminApp({
         config: () => config,
@@ -276,24 +284,18 @@ export function createBroker(initial: Config, opts: BrokerOptions = {}): Broker 
         },
         ...opts.admin,
       });
-      return listenOn(adminApp, port, host);
+      return listenOn(adminApp, port, host, 'admin', { clientCaFile: config.admin.client_ca_file });
     },
     listenMetrics(port = config.metrics.port, host = config.metrics.host) {
-      return listenOn(metricsHandler(metrics), port, host);
+      return listenOn(metricsHandler(metrics), port, host, 'metrics', false);
     },
     async close() {
+      // Requests in flight finish first, with everything they use still running; exchanges end
+      // on their own by server.request_timeout_ms (503 ERR_TIMEOUT).
+      await Promise.all(listeners.map((l) => l.drain(config.server.request_timeout_ms + DRAIN_MARGIN_MS)));
       verifier.stop();
       revocations.stop();
       clearInterval(purgeTimer);
-      await Promise.all(
-        servers.map(
-          (s) =>
-            new Promise<void>((resolve) => {
-              s.close(() => resolve());
-              s.closeIdleConnections();
-            }),
-        ),
-      );
       await checkpoints?.stop();
       await audit.close?.();
       if (!opts.ops) await ops.close();

@@ -12,6 +12,7 @@ const RESTART_ONLY = [
   'server.host',
   'server.port',
   'server.trust_proxy',
+  'server.tls',
   'server.keep_alive_timeout_ms',
   'store',
   'audit',
@@ -21,6 +22,7 @@ const RESTART_ONLY = [
   'admin.enabled',
   'admin.host',
   'admin.port',
+  'admin.client_ca_file',
   'admin.allow_insecure_non_loopback',
   'metrics',
 ] as const;

@@ -167,3 +167,28 @@ describe('broker trust policy (simulated)', () => {
     expect(await assume(`arn:aws:iam::${ACCOUNT}:role/Admin`)).toBe('ImplicitlyDenied');
   });
 });
+
+describe('broker trust policy for an EKS service account (IRSA)', () => {
+  // Read, not simulated: the simulator does not know the condition keys of an IAM OIDC provider
+  // (<issuer>:sub, <issuer>:aud) and would ignore them — a "denied" would then prove nothing.
+  const ISSUER = 'oidc.eks.us-east-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE';
+  const PROVIDER = `arn:aws:iam::${ACCOUNT}:oidc-provider/${ISSUER}`;
+
+  it('trusts exactly one service account of that cluster, with STS as the audience', () => {
+    const trust = brokerTrustPolicy({
+      accountId: ACCOUNT,
+      services: [],
+      principalArns: [],
+      eksServiceAccounts: [{ oidcProviderArn: PROVIDER, namespace: 'credbroker', serviceAccount: 'credbroker' }],
+    });
+    expect(trust.Statement).toEqual([
+      {
+        Sid: 'EksServiceAccount0',
+        Effect: 'Allow',
+        Principal: { Federated: PROVIDER },
+        Action: 'sts:AssumeRoleWithWebIdentity',
+        Condition: { StringEquals: { [`${ISSUER}:sub`]: 'system:serviceaccount:credbroker:credbroker', [`${ISSUER}:aud`]: 'sts.amazonaws.com' } },
+      },
+    ]);
+  });
+});

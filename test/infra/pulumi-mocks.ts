@@ -4,6 +4,56 @@
 import * as pulumi from '@pulumi/pulumi';
 
 export const HOME_ACCOUNT = '111111111111';
+export const MOCK_REGION = 'us-east-1';
+
+/** What AWS would report for the service's resources: ids, ARNs, names, DNS names. */
+function serviceState(type: string, name: string, inputs: Record<string, any>, account: string): Record<string, unknown> {
+  const region = MOCK_REGION;
+  switch (type) {
+    case 'aws:ec2/securityGroup:SecurityGroup':
+      return { id: `sg-${name}` };
+    case 'aws:ec2/vpc:Vpc':
+      return { id: `vpc-${name}` };
+    case 'aws:ec2/subnet:Subnet':
+      return { id: `subnet-${name}` };
+    case 'aws:lb/loadBalancer:LoadBalancer':
+      return {
+        arn: `arn:aws:elasticloadbalancing:${region}:${account}:loadbalancer/app/${name}/0123456789abcdef`,
+        arnSuffix: `app/${name}/0123456789abcdef`,
+        dnsName: `${name}-1234567890.${region}.elb.amazonaws.com`,
+        zoneId: 'Z35SXDOTRQ7X7K',
+      };
+    case 'aws:lb/targetGroup:TargetGroup':
+      return { arn: `arn:aws:elasticloadbalancing:${region}:${account}:targetgroup/${name}/fedcba9876543210`, arnSuffix: `targetgroup/${name}/fedcba9876543210` };
+    case 'aws:lb/listener:Listener':
+      return { arn: `arn:aws:elasticloadbalancing:${region}:${account}:listener/app/${name}` };
+    case 'aws:rds/instance:Instance':
+      return {
+        address: `${name}.c0ffee.${region}.rds.amazonaws.com`,
+        port: 5432,
+        masterUserSecrets: [{ secretArn: `arn:aws:secretsmanager:${region}:${account}:secret:rds!db-${name}-AbCdEf`, kmsKeyId: 'aws/secretsmanager', secretStatus: 'active' }],
+      };
+    case 'aws:rds/subnetGroup:SubnetGroup':
+    case 'aws:rds/parameterGroup:ParameterGroup':
+      return { name: inputs.name ?? name };
+    case 'aws:secretsmanager/secret:Secret':
+      return { arn: `arn:aws:secretsmanager:${region}:${account}:secret:${inputs.namePrefix ?? ''}${name}-AbCdEf` };
+    case 'aws:cloudwatch/logGroup:LogGroup': {
+      const logName = inputs.name ?? `${inputs.namePrefix ?? ''}${name}`;
+      return { name: logName, arn: `arn:aws:logs:${region}:${account}:log-group:${logName}` };
+    }
+    case 'aws:ecs/cluster:Cluster':
+      return { name, arn: `arn:aws:ecs:${region}:${account}:cluster/${name}` };
+    case 'aws:ecs/service:Service':
+      return { name };
+    case 'aws:ecs/taskDefinition:TaskDefinition':
+      return { arn: `arn:aws:ecs:${region}:${account}:task-definition/${inputs.family}:1` };
+    case 'aws:ecr/repository:Repository':
+      return { repositoryUrl: `${account}.dkr.ecr.${region}.amazonaws.com/${inputs.name}`, arn: `arn:aws:ecr:${region}:${account}:repository/${inputs.name}` };
+    default:
+      return {};
+  }
+}
 
 export interface Registration {
   type: string;
@@ -45,7 +95,8 @@ export async function installMocks(homeAccount = HOME_ACCOUNT): Promise<MockWorl
             providerAccounts.set(args.name, (args.inputs.allowedAccountIds as string[] | string)?.toString().replace(/[[\]"]/g, '') ?? '');
             break;
           case 'aws:iam/role:Role':
-            state.arn = `arn:aws:iam::${account}:role${args.inputs.path ?? '/'}${args.inputs.name}`;
+            state.name = args.inputs.name ?? `${args.inputs.namePrefix ?? ''}${args.name}`;
+            state.arn = `arn:aws:iam::${account}:role${args.inputs.path ?? '/'}${state.name}`;
             break;
           case 'aws:iam/user:User':
             state.arn = `arn:aws:iam::${account}:user${args.inputs.path ?? '/'}${args.inputs.name}`;
@@ -53,12 +104,18 @@ export async function installMocks(homeAccount = HOME_ACCOUNT): Promise<MockWorl
           case 'aws:iam/instanceProfile:InstanceProfile':
             state.arn = `arn:aws:iam::${account}:instance-profile${args.inputs.path ?? '/'}${args.inputs.name}`;
             break;
+          default:
+            Object.assign(state, serviceState(args.type, args.name, args.inputs, account));
         }
-        return { id: `${args.name}-id`, state };
+        return { id: (state.id as string | undefined) ?? `${args.name}-id`, state };
       },
       call(args) {
         if (args.token === 'aws:index/getCallerIdentity:getCallerIdentity') {
           return { accountId: homeAccount, arn: `arn:aws:iam::${homeAccount}:user/pulumi-deployer`, userId: 'AIDAEXAMPLE', id: homeAccount };
+        }
+        if (args.token === 'aws:index/getRegion:getRegion') return { name: MOCK_REGION, region: MOCK_REGION, id: MOCK_REGION };
+        if (args.token === 'aws:index/getAvailabilityZones:getAvailabilityZones') {
+          return { names: ['a', 'b', 'c'].map((z) => `${MOCK_REGION}${z}`), zoneIds: ['use1-az1', 'use1-az2', 'use1-az4'], id: MOCK_REGION };
         }
         throw new Error(`unexpected call ${args.token}`);
       },

@@ -25,6 +25,7 @@ describe('parseStackSettings', () => {
       path: '/credbroker-system/',
       trustedServices: ['ecs-tasks'],
       trustedPrincipalArns: [],
+      eksServiceAccounts: [],
       maxSessionDurationSeconds: 3600,
     });
     expect(s.targetRolePath).toBe('/credbroker/');

@@ -84,20 +84,26 @@ describe('stack program with the sample stack config', () => {
   });
 
   it('tags every taggable resource with the stack tags', () => {
-    const taggable = world.registrations.filter((r) => ['aws:iam/role:Role', 'aws:iam/user:User'].includes(r.type));
-    expect(taggable).toHaveLength(4);
-    for (const r of taggable) expect(r.inputs.tags).toMatchObject({ 'managed-by': 'pulumi', team: 'security' });
+    const iam = world.registrations.filter((r) => ['aws:iam/role:Role', 'aws:iam/user:User'].includes(r.type));
+    expect(iam).toHaveLength(5); // broker, two targets, the static user, the service's task execution role
+    const tagged = world.registrations.filter((r) => r.inputs.tags !== undefined);
+    expect(tagged.length).toBeGreaterThan(30);
+    for (const r of tagged) expect(r.inputs.tags, `${r.type}/${r.name}`).toMatchObject({ 'managed-by': 'pulumi', team: 'security' });
   });
 
-  it('creates the three components with their resources as children', () => {
+  it('creates the components with their resources as children', () => {
     const components = world.registrations.filter((r) => r.type.startsWith('credbroker:'));
     expect(components.map((c) => `${c.type}/${c.name}`).sort()).toEqual([
+      'credbroker:database:BrokerDatabase/broker-service-db',
       'credbroker:iam:BrokerIdentity/broker',
       'credbroker:iam:CiTargetRole/role-deploy-production',
       'credbroker:iam:CiTargetRole/role-read-only',
       'credbroker:iam:StaticCiUser/user-travis-deploy',
+      'credbroker:network:BrokerNetwork/broker-service-network',
+      'credbroker:service:BrokerImageRepository/broker-image',
+      'credbroker:service:BrokerService/broker-service',
     ]);
-    expect(world.registeredOutputs.size).toBeGreaterThanOrEqual(4);
+    expect(world.registeredOutputs.size).toBeGreaterThanOrEqual(8);
   });
 });
 
@@ -129,7 +135,6 @@ describe('emitted broker roles config', () => {
 
   it('loads in the real broker config, together with an issuer and its bindings', () => {
     const brokerRoles = structuredClone(outputs.brokerRoles);
-    brokerRoles['deploy-production'].allow = [{ issuer: 'github', claims: { repository_id: '487920697', environment: 'production' } }];
     const { config } = parseConfig(
       JSON.stringify({ issuers: { github: { preset: 'github-actions', audiences: ['https://credbroker.example.com'] } }, roles: brokerRoles }),
       'emitted',

@@ -35,8 +35,8 @@ export async function startServe(configFile: string, env: NodeJS.ProcessEnv = {}
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  await until(() => /"url":"http/.test(stderr) || child.exitCode !== null, 30_000, () => stderr);
-  const m = /"url":"(http:\/\/[^"]+)"/.exec(stderr);
+  await until(() => /"url":"https?/.test(stderr) || child.exitCode !== null, 30_000, () => stderr);
+  const m = /"url":"(https?:\/\/[^"]+)"/.exec(stderr);
   if (!m) throw new Error(`serve exited before listening:\n${stderr.slice(-2000)}`);
   return {
     child,

@@ -1,4 +1,4 @@
-// Where the admin listener may bind. It speaks plain HTTP (no TLS yet), and bearer tokens on an
+// Where the admin listener may bind. Without server.tls it speaks plain HTTP, and bearer tokens on an
 // open network can be sniffed: loopback only, unless the operator opts in and is warned.
 import { isIP } from 'node:net';
 
@@ -21,5 +21,5 @@ export const INSECURE_ADMIN_WARNING =
 /** Why the admin listener may not bind to `host`, or undefined when it may. */
 export function adminListenerProblem(host: string, allowInsecure: boolean): string | undefined {
   if (isLoopbackHost(host) || allowInsecure) return undefined;
-  return `${JSON.stringify(host)} is not a loopback address, and the admin API has no TLS: bind it to 127.0.0.1, or set admin.allow_insecure_non_loopback: true to accept plain HTTP on the network (the broker then warns at every start)`;
+  return `${JSON.stringify(host)} is not a loopback address, and the admin API has no TLS: bind it to 127.0.0.1, configure server.tls, or set admin.allow_insecure_non_loopback: true to accept plain HTTP on the network (the broker then warns at every start)`;
 }

@@ -147,6 +147,7 @@ export async function main(argv: string[], opts: ServeOptions = {}): Promise<num
   const { logger } = broker;
   for (const w of loaded.warnings) logger.warn({ warning: formatProblem(w) }, 'config lint warning');
   let watcher: ReturnType<typeof watchConfig> | undefined;
+  const onHup = () => broker!.reloadTls('SIGHUP');
   let rotation: RotationLoop | undefined;
   try {
     await broker.start();
@@ -156,6 +157,7 @@ export async function main(argv: string[], opts: ServeOptions = {}): Promise<num
     const metricsUrl = config.metrics.enabled ? `${(await broker.listenMetrics()).url}/metrics` : undefined;
     const adminUrl = config.admin.enabled ? (await broker.listenAdmin()).url : undefined;
     watcher = watchConfig(broker, loaded.path);
+    process.on('SIGHUP', onHup);
     logger.info(
       {
         url,
@@ -183,6 +185,7 @@ export async function main(argv: string[], opts: ServeOptions = {}): Promise<num
   } catch (err) {
     // E.g. a port in use: release everything so the process exits instead of idling on the pool.
     watcher?.stop();
+    process.off('SIGHUP', onHup);
     await broker.close().catch(() => undefined);
     await store.close();
     throw err;
@@ -195,6 +198,7 @@ export async function main(argv: string[], opts: ServeOptions = {}): Promise<num
       stopping = true;
       logger.info({ signal }, 'shutting down');
       watcher?.stop();
+      process.off('SIGHUP', onHup);
       // The rotation step in flight finishes and the lease is released before the store closes.
       void (async () => {
         await rotation?.stop();

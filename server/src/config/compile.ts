@@ -126,7 +126,7 @@ function operationsWarnings(raw: RawConfig): Problem[] {
     raw.admin.tokens.forEach((t, i) => {
       if (t.scopes === undefined) warnings.push({ path: `admin.tokens[${i}].scopes`, message: `not set: "${t.name}" can only read (add scopes: [operate] to revoke and rotate)` });
     });
-    if (!isLoopbackHost(raw.admin.host) && raw.admin.allow_insecure_non_loopback) {
+    if (!isLoopbackHost(raw.admin.host) && raw.admin.allow_insecure_non_loopback && !raw.server.tls) {
       warnings.push({ path: 'admin.host', message: 'the admin API listens on a non-loopback address over plain HTTP' });
     }
   }
@@ -192,12 +192,16 @@ export function compileConfig(
   if (raw.audit.sink === 'file' && !raw.audit.path) problems.push({ path: 'audit.path', message: 'required when audit.sink is "file"' });
   if (raw.store.driver === 'postgres' && !raw.store.postgres_url) problems.push({ path: 'store.postgres_url', message: 'required when store.driver is "postgres"' });
   if (raw.rotation?.enabled && raw.store.driver === 'memory') problems.push({ path: 'store.driver', message: 'rotation needs a persistent store: "sqlite" or "postgres"' });
+  if (raw.admin.client_ca_file !== undefined && !raw.server.tls) {
+    problems.push({ path: 'admin.client_ca_file', message: 'client certificates need TLS: set server.tls too' });
+  }
   // With console SSO, people sign in with their identity provider; tokens are for scripts.
   if (raw.admin.enabled && raw.admin.tokens.length === 0 && !raw.console.sso) problems.push({ path: 'admin.tokens', message: 'the admin API needs at least one token hash (or console.sso)' });
   if (raw.admin.enabled && raw.admin.port === raw.server.port && raw.admin.port !== 0) {
     problems.push({ path: 'admin.port', message: 'must differ from server.port: the admin API is never on the public listener' });
   }
-  const adminHost = raw.admin.enabled ? adminListenerProblem(raw.admin.host, raw.admin.allow_insecure_non_loopback) : undefined;
+  // With server.tls the admin listener is HTTPS, so it may bind beyond loopback.
+  const adminHost = raw.admin.enabled ? adminListenerProblem(raw.admin.host, raw.admin.allow_insecure_non_loopback || raw.server.tls !== undefined) : undefined;
   if (adminHost) problems.push({ path: 'admin.host', message: adminHost });
   if (raw.metrics.enabled && raw.metrics.port !== 0) {
     if (raw.metrics.port === raw.server.port) problems.push({ path: 'metrics.port', message: 'must differ from server.port: metrics are never on the public listener' });

@@ -151,6 +151,14 @@ export const configSchema = z.strictObject({
             'A number: how many proxies are in front (1 behind one load balancer). A list: the proxies\' IPs/CIDRs ' +
             '(or loopback, linklocal, uniquelocal). true trusts every entry, so a client can choose its own IP: avoid. Read at start only.',
         ),
+      tls: z
+        .strictObject({
+          cert_file: z.string().min(1).describe('PEM certificate chain (leaf first). Re-read on SIGHUP and when the file changes.'),
+          key_file: z.string().min(1).describe('PEM private key of the certificate. Keep it readable by the broker only.'),
+          min_version: z.enum(['TLSv1.2', 'TLSv1.3']).default('TLSv1.2').describe('Oldest TLS version accepted.'),
+        })
+        .optional()
+        .describe('Serve HTTPS (public and admin listeners). Without it the broker speaks plain HTTP: terminate TLS in front of it.'),
       request_timeout_ms: z.number().int().min(1000).max(120_000).default(15_000),
       keep_alive_timeout_ms: z
         .number()
@@ -257,10 +265,15 @@ export const configSchema = z.strictObject({
       enabled: z.boolean().default(false),
       host: z.string().default('127.0.0.1').describe('Bind address of the admin listener; keep it private.'),
       port: z.number().int().min(0).max(65_535).default(8081),
+      client_ca_file: z
+        .string()
+        .min(1)
+        .optional()
+        .describe('PEM CA certificates: the admin listener then requires a client certificate they signed (mutual TLS). Needs server.tls.'),
       allow_insecure_non_loopback: z
         .boolean()
         .default(false)
-        .describe('The admin listener speaks plain HTTP: a host other than loopback is refused unless this is true (then the broker warns at start).'),
+        .describe('Without server.tls the admin listener speaks plain HTTP: a host other than loopback is then refused unless this is true (and the broker warns at start).'),
       tokens: z
         .array(
           z.strictObject({
