@@ -112,6 +112,42 @@ describe('rate limits', () => {
   });
 });
 
+describe('exchanges in progress at once (server.max_concurrent_exchanges)', () => {
+  it('lets the others wait their turn and serves them all: 6 exchanges through 2 slots take 3 rounds', async () => {
+    const timed = async (limit: number) => {
+      const tb = await startTestBroker({ issuer, config: { aws: { sts_endpoint: sts.endpoint }, server: { max_concurrent_exchanges: limit } } });
+      try {
+        const tokens = await Promise.all(Array.from({ length: 6 }, () => sign()));
+        const started = Date.now();
+        const statuses = (await Promise.all(tokens.map((t) => requestCredentials(tb.url, t)))).map((r) => r.status);
+        return { statuses, ms: Date.now() - started };
+      } finally {
+        await tb.close();
+      }
+    };
+    sts.latencyMs = 300; // each exchange holds its slot for at least one STS round trip
+    try {
+      const two = await timed(2);
+      const many = await timed(100);
+      expect(two.statuses).toEqual([200, 200, 200, 200, 200, 200]);
+      expect(many.statuses).toEqual([200, 200, 200, 200, 200, 200]);
+      expect(two.ms).toBeGreaterThanOrEqual(900);
+      expect(many.ms).toBeLessThan(two.ms);
+    } finally {
+      sts.latencyMs = 0;
+    }
+  });
+
+  it('defaults to 128', async () => {
+    const tb = await startTestBroker({ issuer, config: { aws: { sts_endpoint: sts.endpoint } } });
+    try {
+      expect(tb.broker.config().server.max_concurrent_exchanges).toBe(128);
+    } finally {
+      await tb.close();
+    }
+  });
+});
+
 describe('client IP behind proxies (server.trust_proxy)', () => {
   const viaProxy = (forwardedFor: string) => ({ headers: { 'x-forwarded-for': forwardedFor } });
   const clientIpOf = (tb: Awaited<ReturnType<typeof startTestBroker>>, requestId: string) =>

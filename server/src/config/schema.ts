@@ -160,6 +160,13 @@ export const configSchema = z.strictObject({
         .optional()
         .describe('Serve HTTPS (public and admin listeners). Without it the broker speaks plain HTTP: terminate TLS in front of it.'),
       request_timeout_ms: z.number().int().min(1000).max(120_000).default(15_000),
+      max_concurrent_exchanges: z
+        .number()
+        .int()
+        .min(1)
+        .max(100_000)
+        .default(128)
+        .describe('Exchanges in progress at once; more wait their turn (in order) before their body is read. Bounds memory under load.'),
       keep_alive_timeout_ms: z
         .number()
         .int()

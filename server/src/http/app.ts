@@ -43,6 +43,42 @@ export function sendError(res: Response, err: BrokerError, requestId: string): v
   res.status(err.status).json({ error: { code: err.code, message: err.publicMessage, request_id: requestId } });
 }
 
+/**
+ * At most `limit()` exchanges in progress; the others wait their turn, in order, before their body
+ * is read. A waiting request costs a socket and a small object; an exchange in progress costs its
+ * token verification, policy decision, STS call and their garbage. Beyond what the CPU can serve,
+ * more exchanges at once only add memory (and latency for all), not throughput.
+ */
+function admission(limit: () => number): express.RequestHandler {
+  let running = 0;
+  const waiting: Array<() => void> = [];
+  const release = () => {
+    const next = waiting.shift();
+    if (next) next();
+    else running--;
+  };
+  return (_req, res, next) => {
+    let started = false;
+    const start = () => {
+      started = true;
+      res.once('close', release);
+      next();
+    };
+    if (running < limit()) {
+      running++;
+      start();
+      return;
+    }
+    waiting.push(start);
+    // A caller that gives up while waiting leaves the queue (it holds no slot).
+    res.once('close', () => {
+      if (started) return;
+      const i = waiting.indexOf(start);
+      if (i >= 0) waiting.splice(i, 1);
+    });
+  };
+}
+
 async function auditUndelivered(deps: AppDeps, requestId: string, result: ExchangeResult): Promise<void> {
   const record = {
     time: deps.now().toISOString(),
@@ -107,6 +143,7 @@ export function createApp(deps: AppDeps): express.Express {
   });
   v1.post(
     '/credentials',
+    admission(() => cfg().max_concurrent_exchanges),
     (req, _res, next) => {
       if (!req.is('application/json')) return next(new BrokerError('ERR_UNSUPPORTED_MEDIA_TYPE'));
       next();
