@@ -11,7 +11,7 @@ export class ProxyTunnelError extends Error {
     readonly target: string,
     readonly status: number,
   ) {
-    super(`the proxy refused the tunnel to ${target}: HTTP ${status}${status === 407 ? ' (proxy authentication required: check the credentials in the proxy URL)' : ''}`);
+    super(`the proxy refused the tunnel to ${target}: HTTP ${status}${status === 407 || status === 401 ? ' (proxy authentication required: check the credentials in the proxy URL)' : ''}`);
   }
 }
 
