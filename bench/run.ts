@@ -13,6 +13,7 @@
 //
 //   npm run bench [-- --quick] [--reps N] [--sts-latency-ms 10] [--concurrency 1,10,100]
 //                 [--skip-policy] [--skip-client] [--skip-pg] [--profile-broker]
+//                 [--broker-node-args="--max-semi-space-size=32"]   (what the credbroker command uses)
 import { parseArgs } from 'node:util';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
@@ -38,6 +39,7 @@ const { values: flags } = parseArgs({
     'skip-pg': { type: 'boolean', default: false },
     'profile-broker': { type: 'boolean', default: false },
     concurrency: { type: 'string' },
+    'broker-node-args': { type: 'string' },
   },
 });
 const STS_LATENCY_MS = Number(flags['sts-latency-ms']);
@@ -224,7 +226,7 @@ async function main(): Promise<void> {
   try {
     const brokerEnv = { AWS_ACCESS_KEY_ID: 'AKIDBENCHONLY0000000', AWS_SECRET_ACCESS_KEY: 'bench-secret-not-real', AWS_REGION: 'us-east-1' };
     // As `credbroker serve` runs (the bin's shebang sets the young generation size).
-    const brokerNodeArgs = ['--max-semi-space-size=32', ...(flags['profile-broker'] ? ['--cpu-prof', `--cpu-prof-dir=${path.join(BENCH_DIR, 'results', 'profile')}`] : [])];
+    const brokerNodeArgs = [...(flags['broker-node-args']?.split(' ').filter(Boolean) ?? ['--max-semi-space-size=32']), ...(flags['profile-broker'] ? ['--cpu-prof', `--cpu-prof-dir=${path.join(BENCH_DIR, 'results', 'profile')}`] : [])];
     const startBroker = async (name: string, store: Record<string, unknown>) => {
       const file = path.join(cfgDir, `${name}.json`);
       writeFileSync(file, JSON.stringify(brokerConfig(issuer.url, stsUrl, store)));

@@ -1352,9 +1352,9 @@ async function credentialProcess(opts, env) {
     debug(`renewal failed earlier; next attempt after ${hit.entry.Renewal.next_attempt_at}: serving the cached credentials`);
     return serve(hit.entry);
   }
-  if (caller.token) {
-    const presentedAt = readSpent(dir)[identity.token_sha256] ?? (hit ? hit.entry.ObtainedAt ?? "earlier" : void 0);
-    if (presentedAt) return spentToken(opts, source, file, hit, presentedAt);
+  if (caller.token && usable(hit)) {
+    const presentedAt = readSpent(dir)[identity.token_sha256] ?? hit.entry.ObtainedAt ?? "earlier";
+    return spentToken(opts, source, file, hit, presentedAt);
   }
   const release = await acquireLock(`${file}.lock`, { wait: !usable(hit) });
   if (!release) {
@@ -1364,7 +1364,10 @@ async function credentialProcess(opts, env) {
   try {
     const cached = readCache(file, identity);
     if (fresh(cached, opts) || usable(cached) && inBackoff(cached)) return serve(cached.entry);
-    if (caller.token && readSpent(dir)[identity.token_sha256]) return spentToken(opts, source, file, cached, readSpent(dir)[identity.token_sha256]);
+    if (caller.token) {
+      const presentedAt = readSpent(dir)[identity.token_sha256] ?? (cached ? cached.entry.ObtainedAt ?? "earlier" : void 0);
+      if (presentedAt) return spentToken(opts, source, file, cached, presentedAt);
+    }
     const presented = [];
     const exchangeSource = caller.token ? { ...source, get: async () => caller.token } : source;
     const attemptOpts = usable(cached) ? { ...opts, retries: 0, timeoutMs: Math.min(opts.timeoutMs, RENEWAL_TIMEOUT_MS) } : opts;
@@ -1377,7 +1380,6 @@ async function credentialProcess(opts, env) {
       if (fallback && usable(cached)) return fallBack(opts, file, cached, describeError(e));
       throw e;
     }
-    recordSpent(dir, presented);
     warnIfBelowRefreshWindow(opts);
     const entry = { ...JSON.parse(serve(c)), Identity: identity, ObtainedAt: (/* @__PURE__ */ new Date()).toISOString() };
     if (!caller.token && source.lastToken) {
@@ -1391,6 +1393,7 @@ async function credentialProcess(opts, env) {
     } catch {
       debug("could not write the cache file: continuing without it");
     }
+    recordSpent(dir, presented);
     return serve(c);
   } finally {
     release();

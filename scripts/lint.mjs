@@ -3,6 +3,7 @@
 // - server/src/core is pure: no express, no AWS SDK, no network, no filesystem, no clock reads.
 // - Nothing in server/ or infra/ imports test-only packages (the AGPL IAM simulator among them).
 // - No console.log in server code (logs go through pino, with redaction).
+// - The console never renders raw HTML: Preact escapes every value, unless told not to.
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 
@@ -13,7 +14,7 @@ function* files(dir) {
   for (const name of readdirSync(dir)) {
     const p = path.join(dir, name);
     if (statSync(p).isDirectory()) yield* files(p);
-    else if (p.endsWith('.ts')) yield p;
+    else if (p.endsWith('.ts') || p.endsWith('.tsx')) yield p;
   }
 }
 
@@ -26,6 +27,8 @@ const rules = [
   { dir: 'server', forbid: [/@cloud-copilot\/iam-simulate/, /from ['"]vitest/, /from ['"]supertest/], why: 'test-only packages never ship' },
   { dir: 'infra', forbid: [/@cloud-copilot\/iam-simulate/], why: 'the IAM simulator is AGPL and test-only' },
   { dir: 'server', forbid: [/console\.log\(/], why: 'log through pino (structured, redacted)' },
+  { dir: 'server/src/console', forbid: [/dangerouslySetInnerHTML|innerHTML/], why: 'the console renders text, never HTML: escaping is Preact\'s job' },
+  { dir: 'console', forbid: [/innerHTML|insertAdjacentHTML|document\.write|\beval\(|new Function/], why: 'the browser code builds DOM nodes and text, never HTML strings' },
 ];
 
 for (const rule of rules) {

@@ -271,9 +271,11 @@ export async function credentialProcess(opts, env) {
     return serve(hit.entry);
   }
   // A token the job cannot renew, once presented, is spent: say so rather than send it again.
-  if (caller.token) {
-    const presentedAt = readSpent(dir)[identity.token_sha256] ?? (hit ? hit.entry.ObtainedAt ?? 'earlier' : undefined);
-    if (presentedAt) return spentToken(opts, source, file, hit, presentedAt);
+  // Without a usable entry, decide under the lock: a parallel invocation may be writing the entry
+  // for the very exchange that spent the token.
+  if (caller.token && usable(hit)) {
+    const presentedAt = readSpent(dir)[identity.token_sha256] ?? hit.entry.ObtainedAt ?? 'earlier';
+    return spentToken(opts, source, file, hit, presentedAt);
   }
 
   const release = await acquireLock(`${file}.lock`, { wait: !usable(hit) });
@@ -284,7 +286,11 @@ export async function credentialProcess(opts, env) {
   try {
     const cached = readCache(file, identity); // another process may have renewed meanwhile
     if (fresh(cached, opts) || (usable(cached) && inBackoff(cached))) return serve(cached.entry);
-    if (caller.token && readSpent(dir)[identity.token_sha256]) return spentToken(opts, source, file, cached, readSpent(dir)[identity.token_sha256]);
+    if (caller.token) {
+      // An entry bound to this very token (its hash is part of the identity) also means it was exchanged.
+      const presentedAt = readSpent(dir)[identity.token_sha256] ?? (cached ? cached.entry.ObtainedAt ?? 'earlier' : undefined);
+      if (presentedAt) return spentToken(opts, source, file, cached, presentedAt);
+    }
     const presented = [];
     const exchangeSource = caller.token ? { ...source, get: async () => caller.token } : source;
     // With credentials to fall back on, one quick attempt: the back-off, not retries, paces renewals.
@@ -300,7 +306,6 @@ export async function credentialProcess(opts, env) {
       if (fallback && usable(cached)) return fallBack(opts, file, cached, describeError(e));
       throw e;
     }
-    recordSpent(dir, presented);
     warnIfBelowRefreshWindow(opts);
     const entry = { ...JSON.parse(serve(c)), Identity: identity, ObtainedAt: new Date().toISOString() };
     if (!caller.token && source.lastToken) {
@@ -314,6 +319,8 @@ export async function credentialProcess(opts, env) {
     } catch {
       debug('could not write the cache file: continuing without it');
     }
+    // After the entry: whoever sees the token as spent also finds what it bought.
+    recordSpent(dir, presented);
     return serve(c);
   } finally {
     release();

@@ -18,7 +18,8 @@ import type { OpsStore } from './ops/types.js';
 import { MemoryStore } from './store/memory.js';
 import { RevocationGuard } from './ops/revocations.js';
 import { StoreAuditSink, StoreReplayLedger, counterRateLimitStore } from './ops/adapters.js';
-import { createAdminApp, type AdminDeps } from './admin/app.js';
+import { createAdminApp, type AdminDeps, type ConsoleOptions } from './admin/app.js';
+import { KeyFreshness } from './console/status.js';
 import { adminListenerProblem, INSECURE_ADMIN_WARNING, isLoopbackHost } from './admin/listener.js';
 import { startListener, type Listener } from './http/listener.js';
 import { createNetwork, type Network } from './net/network.js';
@@ -53,6 +54,8 @@ export interface BrokerOptions {
   checkpointSink?: CheckpointSink;
   /** Outbound connections (proxy, CA bundles); default built from config.network and the process environment. */
   network?: Network;
+  /** The console on the admin listener: its dev login (dev mode only), static keys, the config file. */
+  console?: Partial<ConsoleOptions>;
 }
 
 export interface Broker {
@@ -112,8 +115,10 @@ export function createBroker(initial: Config, opts: BrokerOptions = {}): Broker 
   let config = initial;
   const logger = opts.logger ?? createLogger({ level: config.logging.level });
   const metrics = opts.metrics ?? createMetrics({ defaultMetrics: true });
+  const keyFreshness = new KeyFreshness(opts.now);
   const onRefresh = (issuer: string, outcome: 'success' | 'failure', trigger: string, error?: string) => {
     metrics.jwksRefresh.inc({ issuer, outcome, trigger });
+    keyFreshness.record(issuer, outcome, error);
     if (outcome === 'failure') logger.warn({ issuer, trigger, error }, 'issuer key refresh failed; any keys already loaded stay in use');
     else logger.debug({ issuer, trigger }, 'issuer keys refreshed');
   };
@@ -283,6 +288,13 @@ export function createBroker(initial: Config, opts: BrokerOptions = {}): Broker 
           import('./aws/revoke-sessions.js').then(({ revokeOlderSessions }) =>
             revokeOlderSessions(roleArn, { region: config.aws.region, endpoint: config.aws.iam_endpoint, now, httpTimeoutMs: config.aws.http_timeout_ms, maxAttempts: config.aws.max_attempts, network }),
           ),
+        console: {
+          devLogin: false,
+          adminHost: host,
+          issuerKeys: () => [...verifier.caches].map(([id, cache]) => keyFreshness.status(id, cache.loaded)),
+          stsCircuitOpen: (account) => sts instanceof GuardedIssuer && sts.isOpen(account),
+          ...opts.console,
+        },
         ...opts.admin,
       });
       return listenOn(adminApp, port, host, 'admin', { clientCaFile: config.admin.client_ca_file });

@@ -3,7 +3,7 @@
 // real client; stopping npm (SIGTERM, or SIGKILL) leaves no process behind.
 import { afterAll, describe, expect, it } from 'vitest';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -78,9 +78,19 @@ describe('npm start (dev mode)', () => {
       expect(shell.status, shell.stderr).toBe(0);
       const identity = JSON.parse(shell.stdout) as { Arn: string; Account: string };
       expect(identity.Arn).toMatch(/^arn:aws:sts::123456789012:assumed-role\/deploy\/gh-100000002-\d+-1$/);
-      // The exchange is in the dev audit trail; a denial is explained there too.
-      const audit = readFileSync(path.join(run.dir, 'audit.jsonl'), 'utf8');
-      expect(audit).toContain('"decision":"allow"');
+      // The exchange is in the dev audit trail (the keyed chain in the dev store).
+      const audit = spawnSync(process.execPath, ['--import', 'tsx', 'server/src/cli.ts', 'audit', '--config', path.join(run.dir, 'credbroker-dev.yaml'), '--decision', 'allow'], {
+        cwd: root,
+        encoding: 'utf8',
+        timeout: 30_000,
+      });
+      expect(audit.stdout).toContain('"decision":"allow"');
+      // The console is on the admin listener, on loopback, behind the labelled dev login.
+      const consoleUrl = /credbroker dev │ console (http:\/\/127\.0\.0\.1:\d+\/console\/) — dev login/.exec(run.stderr())?.[1];
+      expect(consoleUrl).toBeDefined();
+      const login = await fetch(new URL('/console/login', consoleUrl));
+      expect(login.status).toBe(200);
+      expect(await login.text()).toMatch(/DEV MODE[\s\S]*Dev login as operator/);
       // Every line of output is marked dev: banner lines, JSON log lines, and the commands.
       const lines = [...run.stderr().split('\n'), ...run.stdout().split('\n')].filter((l) => l.trim() && !l.startsWith('>') && !/^building dist/.test(l));
       const unmarked = lines.filter((l) => !/credbroker dev │|"mode":"dev"|# dev$/.test(l));

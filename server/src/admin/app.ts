@@ -21,6 +21,7 @@ import { verifyAuditChain } from '../audit/verify.js';
 import type { Logger } from '../log.js';
 import { sendError } from '../http/app.js';
 import { authenticateAdmin } from './auth.js';
+import type { ConsoleDeps } from '../console/app.js';
 
 export const ADMIN_OPENAPI_DOCUMENT: unknown = JSON.parse(readFileSync(new URL('../../admin-openapi.json', import.meta.url), 'utf8'));
 
@@ -48,6 +49,23 @@ export interface AdminDeps {
   checkpoints?(): Promise<{ checkpoints: AuditCheckpoint[]; unreadable: number }>;
   /** More routes (e.g. rotation: keys, rotate), each with its scope, mounted after authentication. */
   extraRoutes?: AdminRoute[];
+  /** The console at /console, with its own sign-in (mounted before the bearer check; off unless SSO or dev mode). */
+  console?: ConsoleOptions;
+}
+
+/** What the console needs beyond the admin API's own dependencies. */
+export type ConsoleOptions = Omit<ConsoleDeps, 'config' | 'store' | 'audit' | 'logger' | 'now' | 'revokeSessions' | 'verifyChain'>;
+
+/** Verifies the store's audit chain against the checkpoints at hand (the API's route and the console). */
+async function verifyChain(deps: AdminDeps, expectHead?: string) {
+  // Checkpoints first: a checkpoint written during the scan must not look newer than the chain read.
+  const cps = (await deps.checkpoints?.()) ?? { checkpoints: [], unreadable: 0 };
+  return verifyAuditChain(deps.store, {
+    ...(deps.keyring ? { keyring: deps.keyring } : {}),
+    checkpoints: cps.checkpoints,
+    unreadableCheckpoints: cps.unreadable,
+    ...(expectHead !== undefined ? { expectHead } : {}),
+  });
 }
 
 declare module 'express-serve-static-core' {
@@ -210,14 +228,7 @@ function coreRoutes(deps: AdminDeps, audit: AdminAuditor): AdminRoute[] {
       path: '/audit/verify',
       access: 'read',
       handler: async (req, res) => {
-        // Checkpoints first: a checkpoint written during the scan must not look newer than the chain read.
-        const cps = (await deps.checkpoints?.()) ?? { checkpoints: [], unreadable: 0 };
-        const result = await verifyAuditChain(deps.store, {
-          ...(deps.keyring ? { keyring: deps.keyring } : {}),
-          checkpoints: cps.checkpoints,
-          unreadableCheckpoints: cps.unreadable,
-          ...(typeof req.query.head === 'string' ? { expectHead: req.query.head } : {}),
-        });
+        const result = await verifyChain(deps, typeof req.query.head === 'string' ? req.query.head : undefined);
         res.status(result.ok ? 200 : 409).json(result);
       },
     },
@@ -283,6 +294,23 @@ export function createAdminApp(deps: AdminDeps): express.Express {
   });
   const audit: AdminAuditor = (req, event, fields) => write({ ...base(req), event, ...fields });
   const failedAuth = failedAuthLimiter(deps.now);
+
+  // The console signs people in itself (SSO sessions), so it sits before the bearer check. Its code
+  // (templates, the OIDC client) is loaded on the first request while it is on: SSO configured, or
+  // dev mode; off, /console falls through to the bearer check like any unknown path.
+  if (deps.console) {
+    const options = deps.console;
+    const on = () => deps.config().raw.console.sso !== undefined || options.devLogin;
+    let router: Promise<express.Router> | undefined;
+    app.use('/console', (req, res, next) => {
+      if (!on()) return next();
+      router ??= import('../console/app.js').then(({ createConsole }) => {
+        const { config, store, audit: sink, logger, now, revokeSessions } = deps;
+        return createConsole({ config, store, audit: sink, logger, now, revokeSessions, verifyChain: () => verifyChain(deps), ...options });
+      });
+      router.then((r) => r(req, res, next), next);
+    });
+  }
 
   app.use((req, res, next) => {
     req.requestId = randomUUID();

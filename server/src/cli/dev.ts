@@ -1,9 +1,12 @@
 // `credbroker dev` (what `npm start` runs): the whole exchange on a laptop, offline. It starts a dev
 // OIDC issuer and moto (the STS/IAM stand-in) on loopback, writes a config that trusts only that
 // issuer, creates the demo roles in moto, prints the commands that complete the loop, and runs the
-// broker exactly as `serve` does (SQLite store, file audit). Stopping it stops every child.
+// broker exactly as `serve` does (SQLite store, keyed audit chain in it), with the admin listener
+// and the console on loopback behind a dev login. Stopping it stops every child.
 // Loopback only, refused otherwise; every line it prints says "dev". Production is `serve`.
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import net from 'node:net';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,8 +23,11 @@ credentials with the real client. Not for production: use \`credbroker serve --c
 
   --port N    broker port (default 8080)
   --host H    loopback address to bind (default 127.0.0.1); anything else is refused
-  --dir DIR   where the dev config, SQLite store and audit file go (default .credbroker-dev,
+  --dir DIR   where the dev config, SQLite store and audit key go (default .credbroker-dev,
               or $CREDBROKER_DEV_DIR)
+
+The console (security team's web UI) is on the admin listener, on loopback: the broker port + 1
+when free, else any free port; its address is printed. It offers a dev login (no SSO).
 `;
 
 const ACCOUNT = '123456789012'; // moto's account
@@ -44,15 +50,21 @@ function repoRoot(): string {
 
 const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
-export function devConfigYaml(o: { host: string; port: number; issuerUrl: string; brokerUrl: string; stsEndpoint: string; dir: string }): string {
+export function devConfigYaml(o: { host: string; port: number; adminPort: number; adminTokenSha256: string; issuerUrl: string; brokerUrl: string; stsEndpoint: string; dir: string }): string {
   const pin = `repository_owner_id: "${DEV_REPOSITORY.ownerId}", repository_id: "${DEV_REPOSITORY.id}"`;
   return `# Written by \`credbroker dev\` at each start: trusts only the dev issuer and uses moto as AWS.
 # Dev mode only — never a production config.
 server: { host: ${JSON.stringify(o.host)}, port: ${o.port}, readiness_wait_ms: 5000 }
 aws: { region: us-east-1, sts_endpoint: ${JSON.stringify(o.stsEndpoint)}, iam_endpoint: ${JSON.stringify(o.stsEndpoint)}, role_chaining: never, max_attempts: 1 }
-audit: { sink: file, path: ${JSON.stringify(path.join(o.dir, 'audit.jsonl'))} }
+audit:
+  sink: store
+  hmac_key_file: ${JSON.stringify(path.join(o.dir, 'audit-hmac.key'))}
+  checkpoints: { sink: file, path: ${JSON.stringify(path.join(o.dir, 'audit-checkpoints.jsonl'))} }
 store: { driver: sqlite, sqlite_path: ${JSON.stringify(path.join(o.dir, 'credbroker.sqlite'))} }
 metrics: { host: ${JSON.stringify(o.host)}, port: 0 }
+# The console's dev login comes from \`credbroker dev\` itself, not from this file. The token below
+# is random at each start and printed nowhere: the console needs none.
+admin: { enabled: true, host: ${JSON.stringify(o.host)}, port: ${o.adminPort}, tokens: [{ name: dev, sha256: ${JSON.stringify(o.adminTokenSha256)}, scopes: [operate] }] }
 issuers:
   dev:
     preset: github-actions
@@ -71,6 +83,16 @@ roles:
     allow:
       - { issuer: dev, claims: { ${pin}, environment: production } }
 `;
+}
+
+/** Whether nothing listens on host:port yet. */
+function portFree(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.once('error', () => resolve(false));
+    srv.listen(port, host, () => srv.close(() => resolve(true)));
+  });
 }
 
 /** Ends dev mode when its parent goes away (`kill <npm pid>` must not leave a broker running). */
@@ -138,12 +160,22 @@ export async function main(argv: string[]): Promise<number> {
       stsEndpoint = `http://${bindHost}:${await freeLoopbackPort(bindHost)}`; // nothing listens there
     }
     const configFile = path.join(dir, 'credbroker-dev.yaml');
-    writeFileSync(configFile, devConfigYaml({ host: bindHost, port, issuerUrl: issuer.url, brokerUrl, stsEndpoint, dir }), { mode: 0o600 });
+    const keyFile = path.join(dir, 'audit-hmac.key');
+    // Kept across starts: the chain in the dev store stays verifiable.
+    if (!existsSync(keyFile)) writeFileSync(keyFile, randomBytes(48).toString('base64'), { mode: 0o600 });
+    const adminPort = port < 65_535 && (await portFree(bindHost, port + 1)) ? port + 1 : await freeLoopbackPort(bindHost);
+    const adminTokenSha256 = createHash('sha256').update(randomBytes(32)).digest('hex');
+    writeFileSync(configFile, devConfigYaml({ host: bindHost, port, adminPort, adminTokenSha256, issuerUrl: issuer.url, brokerUrl, stsEndpoint, dir }), { mode: 0o600 });
     say(`issuer ${issuer.url} · STS/IAM ${moto ? stsEndpoint : '(none)'} · config ${configFile}`);
     printLoop({ root, brokerUrl, issuer, stsEndpoint, haveMoto: moto !== undefined });
 
     const serve = await import('./serve.js');
-    return await serve.main(['--config', configFile]);
+    return await serve.main(['--config', configFile], {
+      devLogin: true,
+      onListening: ({ adminUrl }) => {
+        if (adminUrl) say(`console ${adminUrl}/console/ — dev login (no SSO), loopback only`);
+      },
+    });
   } finally {
     clearInterval(watchdog);
     await moto?.stop();
@@ -167,6 +199,6 @@ function printLoop(o: { root: string; brokerUrl: string; issuer: DevIssuer; stsE
   say('complete the loop in another shell (the dev token is GitHub Actions-shaped):');
   const width = Math.max(...lines.map((l) => l.length));
   process.stdout.write(`${lines.map((l) => `${l.padEnd(width)}  # dev`).join('\n')}\n`);
-  say('--role dev-production shows a denial; the audit trail is in the dev dir (audit.jsonl)');
+  say('--role dev-production shows a denial; the console below shows why, condition by condition');
   if (!o.haveMoto) say('(without moto the exchange answers 503 — see the warning above)');
 }

@@ -15,6 +15,7 @@ import { watchConfig } from '../reload.js';
 import type { RotationLoop } from '../rotation/loop.js';
 import { openStore, StoreError, type Store } from '../store/index.js';
 import { loadOrReport, parse } from './args.js';
+import { consoleKeys } from '../console/keys.js';
 
 const rotateInput = z
   .strictObject({
@@ -97,7 +98,14 @@ export function configFileValidator(file: string) {
   };
 }
 
-export async function main(argv: string[]): Promise<number> {
+/** How `credbroker dev` runs serve: with the console's dev login (no configuration key turns it on). */
+export interface ServeOptions {
+  devLogin?: boolean;
+  /** Called once every listener is up (dev mode prints the console's address). */
+  onListening?(urls: { url: string; adminUrl: string | undefined }): void;
+}
+
+export async function main(argv: string[], opts: ServeOptions = {}): Promise<number> {
   const { values } = parse(argv, {
     config: { type: 'string', short: 'c' },
     port: { type: 'string' },
@@ -115,8 +123,21 @@ export async function main(argv: string[]): Promise<number> {
   }
   let broker: Broker | undefined;
   const extraRoutes = rotationRoutes({ config, store, broker: () => broker! });
+  let iam: IamKeys | undefined;
+  const keys = config.rotation
+    ? consoleKeys({
+        config: config.rotation,
+        store,
+        iam: async () => (iam ??= (await import('../rotation/loop.js')).iamKeysFromAws(config.aws)),
+        runtime: () => ({ audit: broker!.audit, logger: broker!.logger, registry: broker!.metrics.registry }),
+      })
+    : undefined;
   try {
-    broker = createBroker(config, { ops: store, admin: { extraRoutes, validateConfigFile: configFileValidator(loaded.path) } });
+    broker = createBroker(config, {
+      ops: store,
+      admin: { extraRoutes, validateConfigFile: configFileValidator(loaded.path) },
+      console: { devLogin: opts.devLogin === true, keys, configFile: loaded.path },
+    });
   } catch (err) {
     // E.g. the audit HMAC key cannot be read: never start without it.
     await store.close();
@@ -149,6 +170,7 @@ export async function main(argv: string[]): Promise<number> {
       },
       'credbroker listening',
     );
+    opts.onListening?.({ url, adminUrl });
     if (config.rotation) {
       const { startRotationLoop } = await import('../rotation/loop.js');
       rotation = startRotationLoop({

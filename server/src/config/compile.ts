@@ -12,6 +12,7 @@ import { adminListenerProblem, isLoopbackHost } from '../admin/listener.js';
 import { readCaFile } from '../net/ca-file.js';
 import { noProxyEntryProblem, proxyPlan, proxyUrlProblem } from '../net/proxy.js';
 import type { NetworkConfig, TrustSettings } from '../net/network.js';
+import { consoleConfigProblems } from '../console/settings.js';
 
 export interface IssuerConfig {
   id: string;
@@ -248,7 +249,8 @@ export function compileConfig(
   if (raw.admin.client_ca_file !== undefined && !raw.server.tls) {
     problems.push({ path: 'admin.client_ca_file', message: 'client certificates need TLS: set server.tls too' });
   }
-  if (raw.admin.enabled && raw.admin.tokens.length === 0) problems.push({ path: 'admin.tokens', message: 'the admin API needs at least one token hash' });
+  // With console SSO, people sign in with their identity provider; tokens are for scripts.
+  if (raw.admin.enabled && raw.admin.tokens.length === 0 && !raw.console.sso) problems.push({ path: 'admin.tokens', message: 'the admin API needs at least one token hash (or console.sso)' });
   if (raw.admin.enabled && raw.admin.port === raw.server.port && raw.admin.port !== 0) {
     problems.push({ path: 'admin.port', message: 'must differ from server.port: the admin API is never on the public listener' });
   }
@@ -261,7 +263,9 @@ export function compileConfig(
   }
   problems.push(...auditKeyProblems(raw.audit));
 
-  const warnings = [...issuerWarnings(issuers), ...lintPolicy(policy), ...operationsWarnings(raw), ...fileWarnings];
+  const consoleChecks = consoleConfigProblems(raw);
+  problems.push(...consoleChecks.problems);
+  const warnings = [...issuerWarnings(issuers), ...lintPolicy(policy), ...operationsWarnings(raw), ...consoleChecks.warnings, ...fileWarnings];
   serverChecks(raw, problems, warnings);
   if (problems.length > 0) return { problems, warnings };
   const config: Config = {

@@ -106,6 +106,44 @@ export const roleSchema = z.strictObject({
   deny: z.array(denyRuleSchema).default([]),
 });
 
+const consoleAccessSchema = z
+  .strictObject({
+    groups: z.array(z.string().min(1)).default([]).describe('Members of any of these groups (the `groups_claim` of the ID token) get this role.'),
+    emails: z.array(z.string().min(3)).default([]).describe('These people (exact e-mail address, case-insensitive) get this role.'),
+  })
+  .prefault({});
+
+export const consoleSchema = z
+  .strictObject({
+    url: z
+      .string()
+      .optional()
+      .describe('The address people open (scheme://host[:port], no path), e.g. the TLS proxy in front of the admin listener. The SSO redirect URI is <url>/console/auth/callback; requests from any other origin are refused.'),
+    session_idle_seconds: seconds(60, 8 * 3600).default(900).describe('A console session ends after this long without a request.'),
+    session_max_seconds: seconds(300, 24 * 3600).default(8 * 3600).describe('A console session ends this long after sign-in, active or not.'),
+    sso: z
+      .strictObject({
+        issuer: z.string().min(1).describe('The identity provider\'s OIDC issuer URL (discovery at <issuer>/.well-known/openid-configuration).'),
+        client_id: z.string().min(1),
+        client_secret_file: z.string().min(1).optional().describe('File holding the client secret.'),
+        client_secret_env: envName.optional().describe('Environment variable holding the client secret (instead of client_secret_file).'),
+        scopes: z.array(z.string().min(1)).default(['openid', 'email', 'profile']).describe('Scopes to request; must include openid.'),
+        groups_claim: z.string().min(1).default('groups').describe('ID token claim listing the person\'s groups (Entra ID app roles: `roles`).'),
+        email_claim: z.string().min(1).default('email').describe('ID token claim with the person\'s e-mail address (Entra ID: `preferred_username`).'),
+        required_claims: z
+          .record(z.string().min(1), z.string())
+          .default({})
+          .describe('Claims the ID token must carry with exactly these values, e.g. { hd: example.com } for Google Workspace (only accounts of that domain).'),
+        userinfo: z.boolean().default(false).describe('Also read claims from the userinfo endpoint (providers that leave groups out of the ID token).'),
+        allow_insecure_http: z.boolean().default(false).describe('Allow an http:// issuer. Only for local testing.'),
+      })
+      .optional()
+      .describe('Single sign-on with OpenID Connect (authorization code + PKCE). Without it the console is off (except in `credbroker dev`).'),
+    viewers: consoleAccessSchema.describe('Who may read: the overview, decisions, revocations, static keys, policy.'),
+    operators: consoleAccessSchema.describe('Who may also act: revoke, lift revocations, revoke sessions, rotate keys.'),
+  })
+  .prefault({});
+
 export const configSchema = z.strictObject({
   server: z
     .strictObject({
@@ -300,6 +338,7 @@ export const configSchema = z.strictObject({
   issuers: z.record(z.string().regex(/^[A-Za-z0-9_-]+$/), issuerSchema),
   roles: z.record(z.string().regex(/^[A-Za-z0-9_.-]+$/), roleSchema),
   deny: z.array(denyRuleSchema).default([]).describe('Deny rules for every role; deny wins over allow.'),
+  console: consoleSchema.describe('The security team\'s web console on the admin listener (docs/console.md).'),
   rotation: rotationConfigSchema.optional(),
 });
 

@@ -32,7 +32,7 @@ export async function fetchJson(url: string, opts: { timeoutMs: number; maxBytes
   const chunks: Uint8Array[] = [];
   let total = 0;
   if (res.body) {
-    for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
+    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
       total += chunk.byteLength;
       if (total > opts.maxBytes) throw new FetchError(`GET ${url}: response exceeds ${opts.maxBytes} bytes`);
       chunks.push(chunk);

@@ -33,6 +33,47 @@ export interface AuditQuery {
   limit?: number;
 }
 
+/**
+ * The console's search over the audit chain: indexed columns, the record's issuer and claims, a
+ * free-text match, paged by seq (keyset) so that page N costs the same as page 1.
+ */
+export interface AuditSearch {
+  since?: Date;
+  until?: Date;
+  decision?: 'allow' | 'deny' | 'error';
+  role?: string;
+  /** The record's issuer id. */
+  issuer?: string;
+  event?: string;
+  /** Events starting with this (e.g. `admin.`). */
+  eventPrefix?: string;
+  /** record.claims[name] compared as text; `*` in the value matches any run of characters. */
+  claims?: Array<{ name: string; value: string }>;
+  /** A substring of the record's JSON, case-insensitive (ASCII). */
+  text?: string;
+  /** Older records than this seq (the next page). */
+  beforeSeq?: number;
+  /** Newer records than this seq (the previous page). */
+  afterSeq?: number;
+  limit: number;
+}
+
+/** Exchange decisions over a time range: counts per time bucket, top denial reasons, top identities. */
+export interface AuditSummary {
+  /** Buckets that hold at least one record, oldest first; `start` in epoch ms. */
+  buckets: Array<{ start: number; allow: number; deny: number; error: number }>;
+  denyReasons: Array<{ reason: string; count: number }>;
+  identities: Array<{ issuer: string | null; subject: string; allow: number; deny: number; error: number; total: number }>;
+}
+
+export interface AuditSummaryQuery {
+  since: Date;
+  until: Date;
+  bucketMs: number;
+  /** How many reasons and identities. */
+  top: number;
+}
+
 export interface AuditStore {
   /**
    * Appends a record to the chain atomically (seq and prev hash assigned under a lock), chained
@@ -45,6 +86,11 @@ export interface AuditStore {
   queryAudit(q: AuditQuery): Promise<ChainedRecord[]>;
   /** Records with seq > afterSeq in ascending order, for verification in batches. */
   scanAudit(afterSeq: number, limit: number): Promise<ChainedRecord[]>;
+  /** Matching records, newest first: the `limit` just below `beforeSeq`, or just above `afterSeq`. */
+  searchAudit(q: AuditSearch): Promise<ChainedRecord[]>;
+  /** How many records match, counting at most `cap + 1` (more than `cap`: "cap+"). */
+  countAudit(q: AuditSearch, cap: number): Promise<number>;
+  summarizeAudit(q: AuditSummaryQuery): Promise<AuditSummary>;
 }
 
 export interface CounterStore {

@@ -3,8 +3,8 @@
 import type { AuditRecord } from '../audit/types.js';
 import { chainHash, GENESIS_HASH, type ChainKey, type ChainedRecord } from '../core/audit-chain.js';
 import type { Revocation } from '../core/revocation.js';
-import type { AuditQuery } from '../ops/types.js';
-import { matchesAuditQuery } from '../ops/audit-query.js';
+import type { AuditQuery, AuditSearch, AuditSummary, AuditSummaryQuery } from '../ops/types.js';
+import { matchesAuditQuery, matchesAuditSearch, summarizeInCode } from '../ops/audit-query.js';
 import { StoreError, auditKeyRequired, type Lease, type RotationState, type Store } from './types.js';
 
 export class MemoryStore implements Store {
@@ -125,6 +125,22 @@ export class MemoryStore implements Store {
   }
   async scanAudit(afterSeq: number, limit: number): Promise<ChainedRecord[]> {
     return this.audit.filter((r) => r.seq > afterSeq).slice(0, limit);
+  }
+  async searchAudit(q: AuditSearch): Promise<ChainedRecord[]> {
+    const hits = this.audit.filter((r) => matchesAuditSearch(r.seq, r.record, q));
+    const page = q.afterSeq !== undefined && q.beforeSeq === undefined ? hits.slice(0, q.limit) : hits.slice(-q.limit);
+    return page.reverse();
+  }
+  async countAudit(q: AuditSearch, cap: number): Promise<number> {
+    let n = 0;
+    for (const r of this.audit) if (matchesAuditSearch(r.seq, r.record, q) && ++n > cap) break;
+    return n;
+  }
+  async summarizeAudit(q: AuditSummaryQuery): Promise<AuditSummary> {
+    return summarizeInCode(
+      this.audit.map((r) => r.record),
+      q,
+    );
   }
   /** Test hook: the raw rows, to tamper with. */
   get auditRows(): ChainedRecord[] {

@@ -17,8 +17,9 @@ import pg from 'pg';
 import type { AuditRecord } from '../audit/types.js';
 import { chainHash, GENESIS_HASH, type ChainKey, type ChainedRecord } from '../core/audit-chain.js';
 import type { Revocation } from '../core/revocation.js';
-import type { AuditQuery } from '../ops/types.js';
-import { auditColumns, auditWhere } from './audit-rows.js';
+import type { AuditQuery, AuditSearch, AuditSummary, AuditSummaryQuery } from '../ops/types.js';
+import { foldBuckets } from '../ops/audit-query.js';
+import { auditColumns, auditSearchWhere, auditWhere, type AuditDialect } from './audit-rows.js';
 import { POSTGRES_MIGRATIONS, assertMigrationList, checkAppliedMigrations, type Migration } from './migrations.js';
 import { TurnBatcher, type Settled } from './turn-batch.js';
 import { StoreError, auditKeyRequired, type Lease, type RotationState, type Store } from './types.js';
@@ -366,6 +367,48 @@ export class PostgresStore implements Store {
     return rows.map(chained);
   }
 
+  async searchAudit(q: AuditSearch): Promise<ChainedRecord[]> {
+    const params: unknown[] = [];
+    const where = auditSearchWhere(q, postgresDialect(params));
+    const order = q.afterSeq !== undefined && q.beforeSeq === undefined ? 'ASC' : 'DESC';
+    params.push(q.limit);
+    const { rows } = await this.pool.query<AuditRow>(
+      `SELECT seq, prev_hash, hash, key_id, record::text AS record FROM audit_chain ${where} ORDER BY seq ${order} LIMIT $${params.length}`,
+      params,
+    );
+    return (order === 'ASC' ? rows.reverse() : rows).map(chained);
+  }
+
+  async countAudit(q: AuditSearch, cap: number): Promise<number> {
+    const params: unknown[] = [];
+    const where = auditSearchWhere(q, postgresDialect(params));
+    params.push(cap + 1);
+    const { rows } = await this.pool.query<{ n: number }>(`SELECT COUNT(*)::int AS n FROM (SELECT 1 FROM audit_chain ${where} LIMIT $${params.length}) AS m`, params);
+    return rows[0]!.n;
+  }
+
+  async summarizeAudit(q: AuditSummaryQuery): Promise<AuditSummary> {
+    const exchanges = `event = 'exchange' AND time >= $1 AND time < $2`;
+    const [buckets, reasons, identities] = await Promise.all([
+      this.pool.query<{ b: string; decision: string | null; n: number }>(
+        `SELECT floor(extract(epoch FROM time) * 1000 / $3)::bigint AS b, decision, COUNT(*)::int AS n FROM audit_chain WHERE ${exchanges} GROUP BY 1, decision`,
+        [q.since, q.until, q.bucketMs],
+      ),
+      this.pool.query<AuditSummary['denyReasons'][number]>(
+        `SELECT COALESCE(record->>'reason', record->>'code', '?') AS reason, COUNT(*)::int AS count
+         FROM audit_chain WHERE ${exchanges} AND decision = 'deny' GROUP BY 1 ORDER BY count DESC, reason LIMIT $3`,
+        [q.since, q.until, q.top],
+      ),
+      this.pool.query<AuditSummary['identities'][number]>(
+        `SELECT record->>'issuer' AS issuer, subject, COUNT(*) FILTER (WHERE decision = 'allow')::int AS allow,
+                COUNT(*) FILTER (WHERE decision = 'deny')::int AS deny, COUNT(*) FILTER (WHERE decision = 'error')::int AS error, COUNT(*)::int AS total
+         FROM audit_chain WHERE ${exchanges} AND subject IS NOT NULL GROUP BY 1, subject ORDER BY total DESC, subject LIMIT $3`,
+        [q.since, q.until, q.top],
+      ),
+    ]);
+    return { buckets: foldBuckets(buckets.rows.map((r) => ({ ...r, b: Number(r.b) })), q.bucketMs), denyReasons: reasons.rows, identities: identities.rows };
+  }
+
   // --- rate-limit counters
 
   incrementCounter(key: string, windowMs: number, now: Date): Promise<{ hits: number; resetAt: Date }> {
@@ -435,3 +478,17 @@ const chained = (r: AuditRow): ChainedRecord => ({
   keyId: r.key_id,
   record: JSON.parse(r.record) as Record<string, unknown>,
 });
+
+function postgresDialect(params: unknown[]): AuditDialect {
+  const param = (v: unknown) => `$${params.push(v)}`;
+  return {
+    param,
+    timeColumn: 'time',
+    time: (d) => d,
+    field: (name) => `(record->>'${name}')`,
+    claim: (name) => `(record->'claims'->>${param(name)}::text)`,
+    // LIKE: * any run; %, _ and the escape character itself stay literal.
+    glob: (expr, pattern) => `${expr} LIKE ${param(pattern.replace(/[\\%_]/g, (c) => `\\${c}`).replace(/\*/g, '%'))} ESCAPE '\\'`,
+    contains: (text) => `strpos(lower(record::text), lower(${param(text)})) > 0`,
+  };
+}

@@ -10,8 +10,9 @@ import { chmodSync, existsSync } from 'node:fs';
 import type { AuditRecord } from '../audit/types.js';
 import { chainHash, GENESIS_HASH, type ChainKey, type ChainedRecord } from '../core/audit-chain.js';
 import type { Revocation } from '../core/revocation.js';
-import type { AuditQuery } from '../ops/types.js';
-import { auditColumns, auditWhere } from './audit-rows.js';
+import type { AuditQuery, AuditSearch, AuditSummary, AuditSummaryQuery } from '../ops/types.js';
+import { foldBuckets } from '../ops/audit-query.js';
+import { auditColumns, auditSearchWhere, auditWhere, type AuditDialect } from './audit-rows.js';
 import { SQLITE_MIGRATIONS, assertMigrationList, checkAppliedMigrations, type Migration } from './migrations.js';
 import { StoreError, auditKeyRequired, type Lease, type RotationState, type Store } from './types.js';
 import { TurnBatcher, type Settled } from './turn-batch.js';
@@ -300,6 +301,42 @@ export class SqliteStore implements Store {
     return rows.map(chained);
   }
 
+  async searchAudit(q: AuditSearch): Promise<ChainedRecord[]> {
+    const params: unknown[] = [];
+    const where = auditSearchWhere(q, sqliteDialect(params));
+    const order = q.afterSeq !== undefined && q.beforeSeq === undefined ? 'ASC' : 'DESC';
+    const rows = this.db.prepare(`SELECT seq, prev_hash, hash, key_id, record FROM audit_chain ${where} ORDER BY seq ${order} LIMIT ?`).all(...params, q.limit) as AuditRow[];
+    return (order === 'ASC' ? rows.reverse() : rows).map(chained);
+  }
+
+  async countAudit(q: AuditSearch, cap: number): Promise<number> {
+    const params: unknown[] = [];
+    const where = auditSearchWhere(q, sqliteDialect(params));
+    return (this.db.prepare(`SELECT COUNT(*) AS n FROM (SELECT 1 FROM audit_chain ${where} LIMIT ?)`).get(...params, cap + 1) as { n: number }).n;
+  }
+
+  async summarizeAudit(q: AuditSummaryQuery): Promise<AuditSummary> {
+    const range = [q.since.getTime(), q.until.getTime()];
+    const exchanges = `event = 'exchange' AND time_ms >= ? AND time_ms < ?`;
+    const buckets = this.db
+      .prepare(`SELECT time_ms / CAST(? AS INTEGER) AS b, decision, COUNT(*) AS n FROM audit_chain WHERE ${exchanges} GROUP BY b, decision`)
+      .all(q.bucketMs, ...range) as Array<{ b: number; decision: string | null; n: number }>;
+    const denyReasons = this.db
+      .prepare(
+        `SELECT COALESCE(json_extract(record, '$.reason'), json_extract(record, '$.code'), '?') AS reason, COUNT(*) AS count
+         FROM audit_chain WHERE ${exchanges} AND decision = 'deny' GROUP BY 1 ORDER BY count DESC, reason LIMIT ?`,
+      )
+      .all(...range, q.top) as AuditSummary['denyReasons'];
+    const identities = this.db
+      .prepare(
+        `SELECT json_extract(record, '$.issuer') AS issuer, subject, SUM(decision = 'allow') AS allow, SUM(decision = 'deny') AS deny,
+                SUM(decision = 'error') AS error, COUNT(*) AS total
+         FROM audit_chain WHERE ${exchanges} AND subject IS NOT NULL GROUP BY 1, subject ORDER BY total DESC, subject LIMIT ?`,
+      )
+      .all(...range, q.top) as AuditSummary['identities'];
+    return { buckets: foldBuckets(buckets, q.bucketMs), denyReasons, identities };
+  }
+
   // --- rate-limit counters: one fixed window per key, incremented in one statement
 
   incrementCounter(key: string, windowMs: number, now: Date): Promise<{ hits: number; resetAt: Date }> {
@@ -345,3 +382,26 @@ const chained = (r: AuditRow): ChainedRecord => ({
   keyId: r.key_id,
   record: JSON.parse(r.record) as Record<string, unknown>,
 });
+
+/** SQLite's JSON functions; a claim name is a JSON path key in double quotes (so it holds no `"`). */
+function sqliteDialect(params: unknown[]): AuditDialect {
+  const param = (v: unknown) => (params.push(v), '?');
+  const claimPath = (name: string) => {
+    if (/["\\]/.test(name)) throw new RangeError('a claim name in an audit search cannot contain " or \\');
+    return `$.claims."${name}"`;
+  };
+  return {
+    param,
+    timeColumn: 'time_ms',
+    time: (d) => d.getTime(),
+    field: (name) => `json_extract(record, '$.${name}')`,
+    claim: (name) => {
+      const p = claimPath(name);
+      // Booleans read back as 1/0 from json_extract: spell them as JSON, as the other drivers do.
+      return `(CASE json_type(record, ${param(p)}) WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' WHEN 'object' THEN json_extract(record, ${param(p)}) WHEN 'array' THEN json_extract(record, ${param(p)}) ELSE CAST(json_extract(record, ${param(p)}) AS TEXT) END)`;
+    },
+    // GLOB: * any run, ? and [ escaped into brackets so they stay literal.
+    glob: (expr, pattern) => `${expr} GLOB ${param(pattern.replace(/[?[\]]/g, (c) => (c === ']' ? ']' : `[${c}]`)))}`,
+    contains: (text) => `instr(lower(record), lower(${param(text)})) > 0`,
+  };
+}
