@@ -59,6 +59,12 @@ async function auditUndelivered(deps: AppDeps, requestId: string, result: Exchan
 
 export function createApp(deps: AppDeps): express.Express {
   const app = express();
+  // One body parser per limit (the limit follows reloads), not one built for every request.
+  let parser: { limit: number; handler: express.RequestHandler } | undefined;
+  const jsonBody = (limit: number): express.RequestHandler => {
+    if (parser?.limit !== limit) parser = { limit, handler: express.json({ limit, strict: true }) };
+    return parser.handler;
+  };
   const cfg = () => deps.config().server;
   app.disable('x-powered-by');
   // Every answer is no-store and most are one-time credentials: an ETag is work for nothing.
@@ -69,13 +75,16 @@ export function createApp(deps: AppDeps): express.Express {
   app.use((req, res, next) => {
     req.requestId = randomUUID();
     res.set('X-Request-Id', req.requestId);
-    const started = process.hrtime.bigint();
-    res.on('finish', () => {
-      deps.logger.debug(
-        { request_id: req.requestId, method: req.method, path: req.path, status: res.statusCode, ms: Number(process.hrtime.bigint() - started) / 1e6 },
-        'request',
-      );
-    });
+    // Only when debug logging is on: a listener and a clock read per request are not free.
+    if (deps.logger.isLevelEnabled('debug')) {
+      const started = process.hrtime.bigint();
+      res.on('finish', () => {
+        deps.logger.debug(
+          { request_id: req.requestId, method: req.method, path: req.path, status: res.statusCode, ms: Number(process.hrtime.bigint() - started) / 1e6 },
+          'request',
+        );
+      });
+    }
     next();
   });
 
@@ -102,7 +111,7 @@ export function createApp(deps: AppDeps): express.Express {
       if (!req.is('application/json')) return next(new BrokerError('ERR_UNSUPPORTED_MEDIA_TYPE'));
       next();
     },
-    (req, res, next) => express.json({ limit: cfg().body_limit_bytes, strict: true })(req, res, next),
+    (req, res, next) => jsonBody(cfg().body_limit_bytes)(req, res, next),
     ...(deps.limiters ?? []),
     async (req, res) => {
       const format = (req.query.format ?? 'json') as string;

@@ -109,7 +109,14 @@ async function sleepUnless(rt: RotationRuntime, ms: number, signal: AbortSignal)
 }
 
 /** `inFlight` turns true when an attempt ended with a write possibly still on its way (a timeout, an abort). */
-async function deliverWithRetry(rt: RotationRuntime, sink: Sink, key: NewAccessKey, fence: Required<PushFence>, track: { inFlight: boolean }): Promise<number> {
+async function deliverWithRetry(
+  rt: RotationRuntime,
+  sink: Sink,
+  key: NewAccessKey,
+  fence: Required<PushFence>,
+  track: { inFlight: boolean },
+  stopping: AbortSignal,
+): Promise<number> {
   let wait = rt.config.sink_backoff_ms;
   for (let attempt = 1; ; attempt++) {
     try {
@@ -118,13 +125,22 @@ async function deliverWithRetry(rt: RotationRuntime, sink: Sink, key: NewAccessK
     } catch (err) {
       if (!(err instanceof RotationError) || err.opts.inFlight) track.inFlight = true;
       const retryable = err instanceof RotationError && err.retryable && err.code !== 'ERR_SINK_DEADLINE';
-      if (!retryable || attempt >= rt.config.sink_attempts || fence.signal.aborted || Date.now() + wait >= fence.deadline) throw err;
+      if (!retryable || attempt >= rt.config.sink_attempts || fence.signal.aborted || stopping.aborted || Date.now() + wait >= fence.deadline) throw err;
       rt.logger.warn({ user: key.userName, sink: sink.id, code: errorCodeOf(err), attempt }, 'sink delivery failed; retrying');
-      await sleepUnless(rt, wait, fence.signal);
+      await sleepUnless(rt, wait, AbortSignal.any([fence.signal, stopping]));
       wait *= 2;
     }
   }
 }
+
+/**
+ * What may cut a push short. Losing the lease always does (the fence). A stop (a signal, serve
+ * shutting down) cuts a command sink — its one process is killed before it writes — but not an
+ * API sink in the middle of its calls: the access key id and the secret are separate writes there,
+ * and stopping between them would leave a pair that matches no key. Its push ends on its own,
+ * within the push deadline.
+ */
+const pushSignal = (sink: Sink, keeper: LeaseKeeper, stop: AbortSignal): AbortSignal => (sink.type === 'command' ? stop : keeper.lost);
 
 const leaseLost = (err: unknown, keeper: LeaseKeeper): boolean =>
   keeper.lost.aborted ||
@@ -384,7 +400,7 @@ async function performStep(
       // The push ended with nothing of it left in flight: no late write of it can come.
       const settled = () => markAttempted(current, action.sinkId, rt.now(), rt.now());
       try {
-        details.attempts = await deliverWithRetry(rt, sink, secret(), fence!, track);
+        details.attempts = await deliverWithRetry(rt, sink, secret(), { ...fence!, signal: pushSignal(sink, keeper, stop) }, track, stop);
       } catch (err) {
         if (!track.inFlight && !keeper.lost.aborted) await rt.store.putRotationState(settled(), keeper.current()).catch(() => undefined);
         throw err;
