@@ -70,6 +70,168 @@ import { parseArgs } from "node:util";
 import { readFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
+
+// client/src/proxy.mjs
+import net from "node:net";
+var HTTPS_VARS = ["https_proxy", "HTTPS_PROXY"];
+var HTTP_VARS = ["http_proxy", "HTTP_PROXY"];
+var NO_PROXY_VARS = ["no_proxy", "NO_PROXY"];
+function fromEnv(env, names) {
+  for (const name of names) {
+    const value = env[name];
+    if (value !== void 0 && value.trim() !== "") return { name, value };
+  }
+  return void 0;
+}
+function parseProxy(text, source) {
+  const raw = text.trim();
+  const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(raw) ? raw : `http://${raw}`;
+  let url;
+  try {
+    url = new URL(withScheme);
+  } catch {
+    throw usage(`${source} is not a proxy URL (expected http://host:port)`);
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") throw usage(`${source}: ${url.protocol.replace(/:$/, "")} proxies are not supported (http:// or https:// only)`);
+  if (!url.hostname || url.pathname !== "/" && url.pathname !== "" || url.search || url.hash) {
+    throw usage(`${source} must be scheme://[user:password@]host:port, without a path`);
+  }
+  let authorization;
+  if (url.username || url.password) {
+    try {
+      authorization = `Basic ${Buffer.from(`${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`).toString("base64")}`;
+    } catch {
+      throw usage(`${source}: badly percent-encoded credentials`);
+    }
+  }
+  const port = url.port || (url.protocol === "https:" ? "443" : "80");
+  return { url, display: `${url.protocol}//${url.hostname}:${port}`, authorization, source };
+}
+function ipv4ToInt(ip) {
+  return ip.split(".").reduce((n, part) => n * 256 + Number(part), 0);
+}
+function ipv6ToBigInt(ip) {
+  let text = ip;
+  const dotted = /(\d+\.\d+\.\d+\.\d+)$/.exec(text);
+  if (dotted) {
+    const n = ipv4ToInt(dotted[1]);
+    text = `${text.slice(0, -dotted[1].length)}${(n >>> 16).toString(16)}:${(n & 65535).toString(16)}`;
+  }
+  const [head, tail] = text.split("::");
+  const left = head === "" ? [] : head.split(":");
+  const right = tail === void 0 || tail === "" ? [] : tail.split(":");
+  const groups = tail === void 0 ? left : [...left, ...Array(8 - left.length - right.length).fill("0"), ...right];
+  if (groups.length !== 8) return void 0;
+  return groups.reduce((n, g) => (n << 16n) + BigInt(Number.parseInt(g, 16)), 0n);
+}
+function cidrMatch(target, family, entry) {
+  const [address, bitsText] = entry.split("/");
+  if (net.isIP(address) !== family) return false;
+  const width = family === 4 ? 32 : 128;
+  const bits = bitsText === void 0 ? width : Number(bitsText);
+  if (!Number.isInteger(bits) || bits < 0 || bits > width) return false;
+  if (family === 4) {
+    if (bits === 0) return true;
+    const mask = bits === 32 ? 4294967295 : ~(4294967295 >>> bits) >>> 0;
+    return (ipv4ToInt(target) & mask) >>> 0 === (ipv4ToInt(address) & mask) >>> 0;
+  }
+  const a = ipv6ToBigInt(target);
+  const b = ipv6ToBigInt(address);
+  if (a === void 0 || b === void 0) return false;
+  const shift = BigInt(width - bits);
+  return a >> shift === b >> shift;
+}
+function bypassesProxy(noProxy, hostname) {
+  const entries = noProxy.split(/[\s,]+/).map((e) => e.trim().toLowerCase()).filter((e) => e !== "");
+  if (entries.length === 1 && entries[0] === "*") return true;
+  const host = hostname.replace(/^\[|\]$/g, "").toLowerCase().replace(/\.$/, "");
+  const family = net.isIP(host);
+  for (const raw of entries) {
+    if (family !== 0) {
+      if (cidrMatch(host, family, raw)) return true;
+      continue;
+    }
+    const entry = raw.replace(/\.$/, "").replace(/^\./, "");
+    if (entry !== "" && (host === entry || host.endsWith(`.${entry}`))) return true;
+  }
+  return false;
+}
+function proxyFor(target, env) {
+  const found = fromEnv(env, target.protocol === "https:" ? HTTPS_VARS : HTTP_VARS);
+  if (!found) return void 0;
+  const proxy = parseProxy(found.value, found.name);
+  const noProxy = fromEnv(env, NO_PROXY_VARS);
+  if (noProxy && bypassesProxy(noProxy.value, target.hostname)) return void 0;
+  return proxy;
+}
+function checkProxyEnvironment(env) {
+  for (const names of [HTTPS_VARS, HTTP_VARS]) {
+    const found = fromEnv(env, names);
+    if (found) parseProxy(found.value, found.name);
+  }
+}
+var TunnelError = class extends Error {
+  /** @param {string} message @param {string} [detail] */
+  constructor(message, detail) {
+    super(message);
+    this.detail = detail;
+  }
+};
+var MAX_CONNECT_RESPONSE = 16 * 1024;
+async function openTunnel(proxy, host, port) {
+  const proxyPort = Number(proxy.url.port || (proxy.url.protocol === "https:" ? 443 : 80));
+  const proxyHost = proxy.url.hostname.replace(/^\[|\]$/g, "");
+  let socket;
+  if (proxy.url.protocol === "https:") {
+    const tls = await import("node:tls");
+    socket = tls.connect({ host: proxyHost, port: proxyPort, ...net.isIP(proxyHost) ? {} : { servername: proxyHost }, ALPNProtocols: ["http/1.1"] });
+  } else {
+    socket = net.connect({ host: proxyHost, port: proxyPort });
+  }
+  const authority = net.isIPv6(host) ? `[${host}]:${port}` : `${host}:${port}`;
+  return new Promise((resolve, reject) => {
+    let buffered = Buffer.alloc(0);
+    const fail = (e) => {
+      cleanup();
+      socket.destroy();
+      reject(e);
+    };
+    const onData = (chunk) => {
+      buffered = Buffer.concat([buffered, chunk]);
+      const end = buffered.indexOf("\r\n\r\n");
+      if (end === -1) {
+        if (buffered.length > MAX_CONNECT_RESPONSE) fail(new TunnelError("the proxy sent an unreadable answer to CONNECT"));
+        return;
+      }
+      const status = /^HTTP\/1\.[01] (\d{3})/.exec(buffered.subarray(0, end).toString("latin1"));
+      if (!status) return fail(new TunnelError("the proxy sent an unreadable answer to CONNECT"));
+      if (status[1] !== "200") {
+        const code = Number(status[1]);
+        const auth = code === 407 || code === 401 ? ", proxy authentication required" : "";
+        return fail(new TunnelError(`the proxy refused the tunnel (HTTP ${code}${auth})`, `CONNECT ${authority}`));
+      }
+      cleanup();
+      const rest = buffered.subarray(end + 4);
+      if (rest.length > 0) socket.unshift(rest);
+      resolve(socket);
+    };
+    const onEnd = () => fail(new TunnelError("the proxy closed the connection during CONNECT"));
+    const cleanup = () => {
+      socket.off("data", onData);
+      socket.off("error", fail);
+      socket.off("end", onEnd);
+    };
+    socket.on("data", onData);
+    socket.on("error", fail);
+    socket.on("end", onEnd);
+    const headers = [`CONNECT ${authority} HTTP/1.1`, `Host: ${authority}`, ...proxy.authorization ? [`Proxy-Authorization: ${proxy.authorization}`] : []];
+    socket.write(`${headers.join("\r\n")}\r
+\r
+`);
+  });
+}
+
+// client/src/options.mjs
 var HELP = `Usage: ${PROG} --url URL --role NAME [options]
 
 Gets this CI job's OIDC token, exchanges it at a credbroker for short-lived AWS credentials, and
@@ -86,6 +248,10 @@ Broker request
   --retries N                retries on network errors, 429 and 5xx (default 4)   CREDBROKER_RETRIES
   --ca-file FILE             PEM CA certificate(s) to trust for the broker (instead of the
                              system's), for a broker with a private CA                CREDBROKER_CA_FILE
+
+Proxy (as curl): HTTPS_PROXY for https:// URLs, HTTP_PROXY for http:// ones (lower case first),
+  NO_PROXY: hosts (and their subdomains), IP addresses, CIDRs, or *; for the token endpoint and the
+  broker alike; -v says which proxy each origin went through, never its credentials
 
 OIDC token
   --provider NAME            github | gitlab | circleci | buildkite | bitbucket | jenkins | azure |
@@ -212,8 +378,8 @@ function parseOptions(argv, env) {
   const pick = (flag, envName) => {
     const fromFlag = v[flag];
     if (typeof fromFlag === "string" && fromFlag !== "") return fromFlag;
-    const fromEnv = envName ? env[envName] : void 0;
-    return fromEnv !== void 0 && fromEnv !== "" ? fromEnv : void 0;
+    const fromEnv2 = envName ? env[envName] : void 0;
+    return fromEnv2 !== void 0 && fromEnv2 !== "" ? fromEnv2 : void 0;
   };
   if (v.help) return { help: true };
   if (v.version) return { version: true };
@@ -239,6 +405,7 @@ function parseOptions(argv, env) {
     }
     if (!ca.includes("-----BEGIN CERTIFICATE-----")) throw usage(`--ca-file ${caFile}: no PEM certificate in it`);
   }
+  checkProxyEnvironment(env);
   const region = pick("region", "CREDBROKER_REGION");
   if (region !== void 0 && !/^[a-z0-9-]{1,32}$/.test(region)) throw usage("--region is not a valid AWS region");
   const profile = pick("profile", "CREDBROKER_PROFILE") ?? "credbroker";
@@ -293,6 +460,7 @@ import fs from "node:fs";
 
 // client/src/transport.mjs
 import http from "node:http";
+import net2 from "node:net";
 var MAX_BODY = 256 * 1024;
 var NetworkError = class extends Error {
   /**
@@ -306,8 +474,44 @@ var NetworkError = class extends Error {
     this.detail = detail;
   }
 };
-function connectOptions(_url) {
-  return { agent: false, ...brokerCa && _url.origin === brokerCa.origin ? { ca: brokerCa.ca } : {} };
+var proxyEnv = process.env;
+var announced = /* @__PURE__ */ new Set();
+function announce(url, proxy) {
+  if (announced.has(url.origin)) return;
+  announced.add(url.origin);
+  if (proxy) debug(`${url.origin}: through the proxy ${proxy.display} (${proxy.source})`);
+  else if (proxyFor(url, { ...proxyEnv, no_proxy: "", NO_PROXY: "" })) debug(`${url.origin}: direct (NO_PROXY)`);
+}
+async function tunnelTo(url, proxy, ca) {
+  const host = url.hostname.replace(/^\[|\]$/g, "");
+  const port = Number(url.port || (url.protocol === "https:" ? 443 : 80));
+  let socket;
+  try {
+    socket = await openTunnel(proxy, host, port);
+  } catch (e) {
+    if (e && typeof e === "object" && !(e instanceof TunnelError)) Object.assign(e, { viaProxy: true });
+    throw e;
+  }
+  if (url.protocol !== "https:") return socket;
+  const tls = await import("node:tls");
+  return tls.connect({ socket, ...net2.isIP(host) ? {} : { servername: host }, ...ca ? { ca } : {}, ALPNProtocols: ["http/1.1"] });
+}
+function connectOptions(url) {
+  const ca = brokerCa && url.origin === brokerCa.origin ? brokerCa.ca : void 0;
+  const proxy = proxyFor(url, proxyEnv);
+  announce(url, proxy);
+  if (!proxy) return { agent: false, ...ca ? { ca } : {} };
+  return {
+    agent: void 0,
+    /** @type {(opts: object, cb: (err: Error | null, socket?: import('node:net').Socket) => void) => undefined} */
+    createConnection: (_opts, cb) => {
+      tunnelTo(url, proxy, ca).then(
+        (socket) => cb(null, socket),
+        (e) => cb(e)
+      );
+      return void 0;
+    }
+  };
 }
 var brokerCa;
 function where(url) {
@@ -321,7 +525,13 @@ function where(url) {
 var NEVER_SENT = /* @__PURE__ */ new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH", "EADDRNOTAVAIL"]);
 var RESOLVE = /* @__PURE__ */ new Set(["ENOTFOUND", "EAI_AGAIN"]);
 function classify(e) {
+  if (e instanceof TunnelError) return new NetworkError(e.message, false, e.detail);
   const code = e && typeof e.code === "string" ? e.code : void 0;
+  if (e && e.viaProxy) {
+    if (code && RESOLVE.has(code)) return new NetworkError("cannot resolve the proxy host", false, code);
+    if (code && NEVER_SENT.has(code)) return new NetworkError("cannot connect to the proxy", false, code);
+    return new NetworkError("connection to the proxy lost", false, code ?? (e instanceof Error ? e.message : void 0));
+  }
   if (code && RESOLVE.has(code)) return new NetworkError("cannot resolve the host", false, code);
   if (code && NEVER_SENT.has(code)) return new NetworkError("cannot connect", false, code);
   if (code && (/^ERR_TLS|^ERR_SSL|CERT|SELF_SIGNED|UNABLE_TO_VERIFY/.test(code) || code === "EPROTO")) return new NetworkError("TLS error", true, code);
@@ -535,7 +745,7 @@ function tokenSource(opts, env) {
 }
 function providerTokenSource(opts, env) {
   const name = opts.provider ?? (opts.tokenFile || opts.tokenEnv ? "generic" : detectProvider(env));
-  const net = { retries: Math.min(opts.retries, 3), timeoutMs: opts.timeoutMs };
+  const net3 = { retries: Math.min(opts.retries, 3), timeoutMs: opts.timeoutMs };
   const envOrFile = (defaultEnv, hint) => () => opts.tokenFile ? fromFile(opts.tokenFile) : fromEnvVar(env, opts.tokenEnv ?? defaultEnv, hint);
   const from = (defaultEnv) => opts.tokenFile ? `token file ${opts.tokenFile}` : `environment variable ${opts.tokenEnv ?? defaultEnv}`;
   switch (name) {
@@ -551,7 +761,7 @@ function providerTokenSource(opts, env) {
           }
           redactions.add(bearer);
           const url = `${base}${base.includes("?") ? "&" : "?"}audience=${encodeURIComponent(opts.audience)}`;
-          return fromEndpoint("GitHub", url, { headers: { authorization: `bearer ${bearer}`, accept: "application/json" } }, (b) => b.value, net);
+          return fromEndpoint("GitHub", url, { headers: { authorization: `bearer ${bearer}`, accept: "application/json" } }, (b) => b.value, net3);
         }
       };
     case "buildkite":
@@ -576,7 +786,7 @@ function providerTokenSource(opts, env) {
               body: JSON.stringify({ audience: opts.audience, claims: ["organization_id", "pipeline_id"] })
             },
             (b) => b.token,
-            net
+            net3
           );
         }
       };
@@ -598,7 +808,7 @@ function providerTokenSource(opts, env) {
             url,
             { method: "POST", headers: { authorization: `Bearer ${access}`, "content-type": "application/json", accept: "application/json" }, body: "{}" },
             (b) => b.oidcToken,
-            net
+            net3
           );
         }
       };

@@ -54,6 +54,10 @@ Usage: credbroker-client.sh --url URL --role NAME [options]     (POSIX sh + curl
   -v, --verbose             diagnostics on stderr (never secrets)
   -h, --help | --version
 
+Proxy (as curl): HTTPS_PROXY for https:// URLs, HTTP_PROXY for http:// ones (lower case first),
+  NO_PROXY: hosts (and their subdomains), IP addresses, CIDRs, or *; for the token endpoint and the
+  broker alike; -v says which proxy each origin went through, never its credentials
+
 Exit codes: 0 ok, 1 internal, 2 usage, 3 token acquisition, 4 token rejected (401), 5 denied (403),
 6 broker unavailable, 7 request rejected, 8 output file not written.
 EOF
@@ -209,17 +213,123 @@ sleep_backoff() { # sleep_backoff RETRY_NUMBER(1..) [RETRY_AFTER]: Retry-After, 
   sleep "$secs"
 }
 
-# curl_call OUTFILE HEADERFILE AUTHHEADER [curl args…]: sets http_code and curl_rc. The
-# Authorization header travels in curl's config on stdin, so it never appears in argv.
+# ---- the egress proxy, decided here as curl and the Node client decide it --------------------
+# https_proxy / HTTPS_PROXY for https:// URLs, http_proxy / HTTP_PROXY for http:// ones (lower case
+# first), minus NO_PROXY: `*` alone, host names (and their subdomains), IPv4 addresses and CIDRs.
+# The decision goes to curl in its stdin config (`proxy`, or `noproxy = "*"`), so the credentials
+# in a proxy URL never reach argv, and -v can say which proxy was used (never its credentials).
+is_ipv4() { printf '%s\n' "$1" | grep -Eq '^[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}$'; }
+ipv4_in() { # ipv4_in IP ENTRY: ENTRY is that address, or a CIDR holding it
+  awk -v h="$1" -v e="$2" 'function ip(s, a, n, i) { n = split(s, a, "."); if (n != 4) return -1
+      for (i = 1; i <= 4; i++) if (a[i] !~ /^[0-9]+$/ || a[i] + 0 > 255) return -1
+      return ((a[1] * 256 + a[2]) * 256 + a[3]) * 256 + a[4] }
+    BEGIN { n = split(e, p, "/"); b = n > 1 ? p[2] : 32; if (n > 2 || b !~ /^[0-9]+$/ || b + 0 > 32) exit 1
+      x = ip(h); y = ip(p[1]); if (x < 0 || y < 0) exit 1; d = 2 ^ (32 - b); exit (int(x / d) == int(y / d)) ? 0 : 1 }'
+}
+no_proxy_matches() { # no_proxy_matches HOST LIST: 0 bypass, 1 proxy, 2 an IPv6 host (curl decides)
+  _h=$(printf '%s' "$1" | tr 'A-Z' 'a-z'); _h=${_h%.}
+  _l=$(printf '%s' "$2" | tr 'A-Z,\t' 'a-z  ')
+  set -f; set -- $_l; set +f
+  [ "$#" = 1 ] && [ "$1" = '*' ] && return 0
+  case $_h in *:*) return 2 ;; esac
+  if is_ipv4 "$_h"; then
+    for _e; do ipv4_in "$_h" "$_e" && return 0; done
+    return 1
+  fi
+  for _e; do
+    _e=${_e%.}; _e=${_e#.}
+    [ -n "$_e" ] || continue
+    [ "$_h" = "$_e" ] && return 0
+    case $_h in *."$_e") return 0 ;; esac
+  done
+  return 1
+}
+parse_proxy() { # parse_proxy VARNAME VALUE: proxy_url (for curl), proxy_show (scheme://host:port); dies if unusable
+  _p=$(printf '%s' "$2" | tr -d ' \t\r\n')
+  # shellcheck disable=SC1003 # a literal backslash
+  case $_p in *'"'* | *'\'*) die 2 "$1: a proxy URL without quotes or backslashes, please (see --help)" ;; esac
+  case $_p in
+    http://* | https://*) ;;
+    *://*) die 2 "$1: ${_p%%://*} proxies are not supported (http:// or https:// only) (see --help)" ;;
+    *) _p="http://$_p" ;;
+  esac
+  _s=${_p%%://*}; _r=${_p#*://}; _r=${_r%/}
+  case $_r in '' | */* | *'?'* | *'#'* | *@) die 2 "$1 must be scheme://[user:password@]host:port, without a path (see --help)" ;; esac
+  _hp=${_r##*@}
+  _dp=80; [ "$_s" = https ] && _dp=443
+  case $_hp in
+    \[*\]:*) ;;
+    \[*\]) _hp="$_hp:$_dp" ;;
+    *:*) ;;
+    *) _hp="$_hp:$_dp" ;;
+  esac
+  proxy_url=$_p; proxy_show="$_s://$_hp"
+}
+proxy_var_for() { # proxy_var_for URL: proxy_var, the variable naming its proxy (empty: none)
+  proxy_var=''
+  case $1 in https://*) set -- https_proxy HTTPS_PROXY ;; *) set -- http_proxy HTTP_PROXY ;; esac
+  for _v; do eval "_pv=\${$_v:-}"; if [ -n "$(printf '%s' "$_pv" | tr -d ' \t')" ]; then proxy_var=$_v; return 0; fi; done
+}
+announced=' '
+proxy_for() { # proxy_for URL: proxy_mode (proxy | direct | curl) and, when proxied, proxy_url / proxy_show
+  proxy_mode=direct
+  proxy_var_for "$1"
+  [ -n "$proxy_var" ] || return 0
+  eval "parse_proxy \"\$proxy_var\" \"\${$proxy_var}\""
+  _origin=$(printf '%s' "$1" | sed 's#^\([a-z]*://[^/?#]*\).*#\1#')
+  _host=${_origin#*://}; _host=${_host##*@}
+  case $_host in \[*) _host=${_host%%]*}; _host=${_host#[} ;; *) _host=${_host%%:*} ;; esac
+  _np=${no_proxy:-${NO_PROXY:-}}
+  _m=1
+  [ -n "$_np" ] && { no_proxy_matches "$_host" "$_np"; _m=$?; }
+  case $_m in 0) proxy_mode=direct ;; 1) proxy_mode=proxy ;; *) proxy_mode=curl ;; esac
+  case $announced in *" $_origin "*) return 0 ;; esac
+  announced="$announced$_origin "
+  case $proxy_mode in
+    proxy) debug "$_origin: through the proxy $proxy_show ($proxy_var)" ;;
+    direct) debug "$_origin: direct (NO_PROXY)" ;;
+    curl) debug "$_origin: curl applies NO_PROXY to this IPv6 address (proxy $proxy_show, $proxy_var)" ;;
+  esac
+}
+# net_why: `why` (the Node client's words) and `spent` for a curl failure, proxy failures included.
+net_why() {
+  spent=1
+  case $curl_rc in
+    5) spent=0; why="cannot resolve the proxy host" ;;
+    6) spent=0; why="cannot resolve the host" ;;
+    7) spent=0; if [ "$proxy_mode" = proxy ]; then why="cannot connect to the proxy"; else why="cannot connect"; fi ;;
+    28) why="timed out after ${timeout}s" ;;
+    35 | 51 | 53 | 54 | 58 | 59 | 60 | 64 | 66 | 77 | 80 | 82 | 83 | 90 | 91) why="TLS error" ;;
+    *)
+      case $http_connect in
+        000 | 200 | '') why="connection lost" ;;
+        401 | 407) spent=0; why="the proxy refused the tunnel (HTTP $http_connect, proxy authentication required)" ;;
+        *) spent=0; why="the proxy refused the tunnel (HTTP $http_connect)" ;;
+      esac ;;
+  esac
+}
+
+# curl_call OUTFILE HEADERFILE AUTHHEADER [curl args…] URL: sets http_code, http_connect and curl_rc.
+# The Authorization header (and a proxy's credentials) travel in curl's config on stdin, so they
+# never appear in argv.
 curl_call() {
   _out=$1; _hdr=$2; _auth=$3
   shift 3
+  for _last; do :; done
+  proxy_for "$_last"
   : >"$_out"; : >"$_hdr"
   # cacert: set around the broker's request only (--ca-file); provider endpoints keep the system CAs.
-  http_code=$({ printf 'header = "Authorization: %s"\n' "$_auth"; [ -z "$cacert" ] || printf 'cacert = "%s"\n' "$cacert"; } |
-    curl -sS -K - -o "$_out" -D "$_hdr" -w '%{http_code}' --connect-timeout "$timeout" --max-time "$timeout" \
+  # proxytunnel: CONNECT for http:// targets too, as the Node client (a proxy never sees a header).
+  _w=$({ printf 'header = "Authorization: %s"\n' "$_auth"; [ -z "$cacert" ] || printf 'cacert = "%s"\n' "$cacert"
+    case $proxy_mode in
+      proxy) printf 'proxy = "%s"\nproxytunnel\n' "$proxy_url" ;;
+      direct) printf 'noproxy = "*"\n' ;;
+      curl) printf 'proxytunnel\n' ;;
+    esac; } |
+    http_proxy=${http_proxy:-${HTTP_PROXY:-}} curl -sS -K - -o "$_out" -D "$_hdr" -w '%{http_code} %{http_connect}' --connect-timeout "$timeout" --max-time "$timeout" \
       --max-filesize 262144 -A "credbroker-client.sh/$VERSION" "$@" 2>"$tmp/curl.err")
   curl_rc=$?
+  http_code=${_w%% *}; http_connect=${_w##* }
 }
 
 # fetch_endpoint NAME JSONFIELD AUTH [curl args…]: a token from a provider endpoint, with retries.
@@ -233,10 +343,7 @@ fetch_endpoint() {
     case $curl_rc:$http_code in
       0:429 | 0:408 | 0:5??) _why="HTTP $http_code" ;;
       0:*) die 3 "$_name token endpoint answered HTTP $http_code" ;;
-      6:*) _why="cannot resolve the host" ;;
-      7:*) _why="cannot connect" ;;
-      28:*) _why="timed out after ${timeout}s" ;;
-      *) _why="connection lost" ;;
+      *) net_why; _why=$why ;;
     esac
     [ "$_i" -lt "$retries" ] && [ "$_i" -lt 3 ] || die 3 "$_name token endpoint failed: $_why"
     debug "$_name token endpoint: $_why (curl exit $curl_rc)"
@@ -306,6 +413,12 @@ case $provider in
   circleci) can_mint=$audience_explicit ;;
 esac
 
+# A proxy variable that cannot be used stops the client now, before a token is spent.
+for _u in https://x http://x; do
+  proxy_var_for "$_u"
+  [ -z "$proxy_var" ] || eval "parse_proxy \"\$proxy_var\" \"\${$proxy_var}\""
+done
+
 # ---- the exchange ----------------------------------------------------------------------------
 get_token
 debug "OIDC token obtained from $provider"
@@ -360,11 +473,7 @@ while :; do
     0:429 | 0:408 | 0:5??) why="HTTP $http_code"; retry_after=$(header_val retry-after "$tmp/hdr" | tr -cd 0-9) ;;
     0:3??) die 7 "the broker answered a redirect; check --url ($meta)" ;;
     0:*) die 7 "the broker rejected the request$detail ($meta)" ;;
-    6:*) spent=0; why="cannot resolve the host" ;;
-    7:*) spent=0; why="cannot connect" ;;
-    28:*) why="timed out after ${timeout}s" ;;
-    35:* | 51:* | 53:* | 54:* | 58:* | 59:* | 60:* | 64:* | 66:* | 77:* | 80:* | 82:* | 83:* | 90:* | 91:*) why="TLS error" ;;
-    *) why="connection lost" ;;
+    *) net_why ;;
   esac
   if [ -n "$retry_after" ] && [ "$retry_after" -gt 120 ]; then
     die 6 "broker unavailable (asked to retry after ${retry_after}s)$detail ($meta)"

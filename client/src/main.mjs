@@ -5,7 +5,7 @@ import { clean, formatError, setVerbose } from './log.mjs';
 import { HELP, parseOptions } from './options.mjs';
 import { tokenSource } from './providers.mjs';
 import { exchange } from './exchange.mjs';
-import { trustCaFor } from './transport.mjs';
+import { trustCaFor, useProxyEnvironment } from './transport.mjs';
 import { emit, maskCommands } from './output.mjs';
 import { cacheStatus, credentialProcess } from './cache.mjs';
 
@@ -30,6 +30,7 @@ export async function main(argv = process.argv.slice(2), env = process.env) {
     }
     setVerbose(opts.verbose);
     if (opts.ca) trustCaFor(new URL(opts.url).origin, opts.ca);
+    useProxyEnvironment(env);
     let out;
     if (opts.status) {
       out = await cacheStatus(opts, env);

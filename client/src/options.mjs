@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { PROG, usage } from './errors.mjs';
+import { checkProxyEnvironment } from './proxy.mjs';
 
 export const HELP = `Usage: ${PROG} --url URL --role NAME [options]
 
@@ -23,6 +24,10 @@ Broker request
   --retries N                retries on network errors, 429 and 5xx (default 4)   CREDBROKER_RETRIES
   --ca-file FILE             PEM CA certificate(s) to trust for the broker (instead of the
                              system's), for a broker with a private CA                CREDBROKER_CA_FILE
+
+Proxy (as curl): HTTPS_PROXY for https:// URLs, HTTP_PROXY for http:// ones (lower case first),
+  NO_PROXY: hosts (and their subdomains), IP addresses, CIDRs, or *; for the token endpoint and the
+  broker alike; -v says which proxy each origin went through, never its credentials
 
 OIDC token
   --provider NAME            github | gitlab | circleci | buildkite | bitbucket | jenkins | azure |
@@ -190,6 +195,8 @@ export function parseOptions(argv, env) {
     }
     if (!ca.includes('-----BEGIN CERTIFICATE-----')) throw usage(`--ca-file ${caFile}: no PEM certificate in it`);
   }
+  // A proxy variable that cannot be used stops the client now, before a token is spent.
+  checkProxyEnvironment(env);
   const region = pick('region', 'CREDBROKER_REGION');
   if (region !== undefined && !/^[a-z0-9-]{1,32}$/.test(region)) throw usage('--region is not a valid AWS region');
   const profile = pick('profile', 'CREDBROKER_PROFILE') ?? 'credbroker';

@@ -5,11 +5,14 @@
 // Not fetch(): Node 20 loads undici on the first fetch(), about 100 ms of a start-up whose whole
 // purpose is to be quick; node:https is loaded only when a URL needs it.
 //
-// How a request reaches its origin is one function, `connectOptions`: today it connects directly.
-// A proxy (HTTPS_PROXY/NO_PROXY: CONNECT over node:http, then node:tls over that socket) and a
-// private CA (--ca-file) slot in there, without touching the callers.
+// How a request reaches its origin is one function, `connectOptions`: directly, or through the
+// egress proxy that HTTPS_PROXY / HTTP_PROXY name and NO_PROXY does not exclude (a CONNECT tunnel,
+// proxy.mjs), with the broker's CA bundle (--ca-file) for the broker's origin.
 import http from 'node:http';
+import net from 'node:net';
 import { PROG, VERSION } from './errors.mjs';
+import { debug } from './log.mjs';
+import { TunnelError, openTunnel, proxyFor } from './proxy.mjs';
 
 export const MAX_BODY = 256 * 1024;
 
@@ -28,13 +31,66 @@ export class NetworkError extends Error {
 
 /** @typedef {{ status: number, headers: { get(name: string): string | undefined }, text: string }} HttpResponse */
 
+/** Where proxy variables are read: main() hands in its environment. */
+let proxyEnv = process.env;
+/** @param {NodeJS.ProcessEnv} env */
+export function useProxyEnvironment(env) {
+  proxyEnv = env;
+}
+
+const announced = new Set();
+/** -v says once per origin how it is reached: through which proxy (never its credentials), or directly despite one. */
+function announce(/** @type {URL} */ url, /** @type {import('./proxy.mjs').Proxy | undefined} */ proxy) {
+  if (announced.has(url.origin)) return;
+  announced.add(url.origin);
+  if (proxy) debug(`${url.origin}: through the proxy ${proxy.display} (${proxy.source})`);
+  else if (proxyFor(url, { ...proxyEnv, no_proxy: '', NO_PROXY: '' })) debug(`${url.origin}: direct (NO_PROXY)`);
+}
+
 /**
- * Request options that decide how to reach `_url`'s origin: the seam for a proxy or a CA bundle.
- * One connection per request, none kept alive: the client makes a request or two and exits.
- * @param {URL} _url
+ * The TLS (or plain) connection to `url`'s origin through a CONNECT tunnel. Errors of the proxy
+ * connection itself are marked, so they read "cannot connect to the proxy", not to the broker.
+ * @param {URL} url
+ * @param {import('./proxy.mjs').Proxy} proxy
+ * @param {Buffer | undefined} ca
  */
-function connectOptions(_url) {
-  return { agent: false, ...(brokerCa && _url.origin === brokerCa.origin ? { ca: brokerCa.ca } : {}) };
+async function tunnelTo(url, proxy, ca) {
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  const port = Number(url.port || (url.protocol === 'https:' ? 443 : 80));
+  let socket;
+  try {
+    socket = await openTunnel(proxy, host, port);
+  } catch (e) {
+    if (e && typeof e === 'object' && !(e instanceof TunnelError)) Object.assign(e, { viaProxy: true });
+    throw e;
+  }
+  if (url.protocol !== 'https:') return socket;
+  const tls = await import('node:tls');
+  return tls.connect({ socket, ...(net.isIP(host) ? {} : { servername: host }), ...(ca ? { ca } : {}), ALPNProtocols: ['http/1.1'] });
+}
+
+/**
+ * Request options that decide how to reach `url`'s origin: directly, or through the proxy; with
+ * the broker's CA bundle for the broker's origin. One connection per request, none kept alive:
+ * the client makes a request or two and exits.
+ * @param {URL} url
+ */
+function connectOptions(url) {
+  const ca = brokerCa && url.origin === brokerCa.origin ? brokerCa.ca : undefined;
+  const proxy = proxyFor(url, proxyEnv);
+  announce(url, proxy);
+  if (!proxy) return { agent: false, ...(ca ? { ca } : {}) };
+  return {
+    agent: undefined,
+    /** @type {(opts: object, cb: (err: Error | null, socket?: import('node:net').Socket) => void) => undefined} */
+    createConnection: (_opts, cb) => {
+      tunnelTo(url, proxy, ca).then(
+        (socket) => cb(null, socket),
+        (e) => cb(e),
+      );
+      return undefined;
+    },
+  };
 }
 
 /** @type {{ origin: string, ca: Buffer } | undefined} */
@@ -64,7 +120,14 @@ const RESOLVE = new Set(['ENOTFOUND', 'EAI_AGAIN']);
 
 /** The same words as the sh client's, whatever the library says underneath. */
 function classify(e) {
+  if (e instanceof TunnelError) return new NetworkError(e.message, false, e.detail);
   const code = e && typeof e.code === 'string' ? e.code : undefined;
+  if (e && e.viaProxy) {
+    // The proxy was never reached (or dropped us before the tunnel was up): the broker saw nothing.
+    if (code && RESOLVE.has(code)) return new NetworkError('cannot resolve the proxy host', false, code);
+    if (code && NEVER_SENT.has(code)) return new NetworkError('cannot connect to the proxy', false, code);
+    return new NetworkError('connection to the proxy lost', false, code ?? (e instanceof Error ? e.message : undefined));
+  }
   if (code && RESOLVE.has(code)) return new NetworkError('cannot resolve the host', false, code);
   if (code && NEVER_SENT.has(code)) return new NetworkError('cannot connect', false, code);
   if (code && (/^ERR_TLS|^ERR_SSL|CERT|SELF_SIGNED|UNABLE_TO_VERIFY/.test(code) || code === 'EPROTO')) return new NetworkError('TLS error', true, code);

@@ -22,6 +22,7 @@ import { createAdminApp, type AdminDeps, type ConsoleOptions } from './admin/app
 import { KeyFreshness } from './console/status.js';
 import { adminListenerProblem, INSECURE_ADMIN_WARNING, isLoopbackHost } from './admin/listener.js';
 import { startListener, type Listener } from './http/listener.js';
+import { createNetwork, type Network } from './net/network.js';
 
 /** At shutdown, connections still open this long after server.request_timeout_ms are cut. */
 export const DRAIN_MARGIN_MS = 2000;
@@ -51,6 +52,8 @@ export interface BrokerOptions {
   auditKeys?: Keyring;
   /** Where signed checkpoints of the audit chain go; default per audit.checkpoints. */
   checkpointSink?: CheckpointSink;
+  /** Outbound connections (proxy, CA bundles); default built from config.network and the process environment. */
+  network?: Network;
   /** The console on the admin listener: its dev login (dev mode only), static keys, the config file. */
   console?: Partial<ConsoleOptions>;
 }
@@ -71,6 +74,8 @@ export interface Broker {
   auditKeys: Keyring;
   /** Signed checkpoints of the store's audit chain (audit.sink "store" with a key), else undefined. */
   checkpoints: CheckpointWriter | undefined;
+  /** Outbound connections: issuers, STS, IAM and (in `serve`) the rotation sinks go through it. */
+  network: Network;
   /** Starts the admin API on its own listener (never on the public one); refuses a non-loopback host unless allowed. */
   listenAdmin(port?: number, host?: string): Promise<{ url: string; server: http.Server }>;
   /** Starts the Prometheus metrics listener (never on the public one). */
@@ -117,7 +122,10 @@ export function createBroker(initial: Config, opts: BrokerOptions = {}): Broker 
     if (outcome === 'failure') logger.warn({ issuer, trigger, error }, 'issuer key refresh failed; any keys already loaded stay in use');
     else logger.debug({ issuer, trigger }, 'issuer keys refreshed');
   };
-  let verifier = new TokenVerifier(config.issuers.values(), { onRefresh }, opts.now);
+  // Read at start only (a reload that changes network says needs_restart): the pools live as long as the process.
+  const network = opts.network ?? createNetwork(config.network, process.env);
+  logger.info(network.summary(), 'outbound network');
+  let verifier = new TokenVerifier(config.issuers.values(), { onRefresh }, opts.now, undefined, network);
   const rawSts =
     opts.sts ??
     new StsCredentialIssuer({
@@ -125,6 +133,7 @@ export function createBroker(initial: Config, opts: BrokerOptions = {}): Broker 
       endpoint: config.aws.sts_endpoint,
       maxAttempts: config.aws.max_attempts,
       httpTimeoutMs: config.aws.http_timeout_ms,
+      network,
     });
   const sts =
     opts.guardSts === false
@@ -164,11 +173,14 @@ export function createBroker(initial: Config, opts: BrokerOptions = {}): Broker 
 
   const readiness = () => {
     const issuers: Record<string, boolean> = {};
+    // Why the last fetch failed (host and TLS reason; never a credential), also when older keys are still in use.
+    const errors: Record<string, string> = {};
     for (const [id, cache] of verifier.caches) {
       issuers[id] = cache.loaded;
+      if (cache.lastError !== undefined) errors[id] = cache.lastError;
       metrics.issuerKeysLoaded.set({ issuer: id }, cache.loaded ? 1 : 0);
     }
-    return { ready: Object.values(issuers).every(Boolean), issuers };
+    return { ready: Object.values(issuers).every(Boolean), issuers, ...(Object.keys(errors).length > 0 ? { issuer_errors: errors } : {}) };
   };
 
   const limiters =
@@ -218,11 +230,12 @@ export function createBroker(initial: Config, opts: BrokerOptions = {}): Broker 
     revocations,
     auditKeys,
     checkpoints,
+    network,
     verifier: () => verifier,
     config: () => config,
     async reload(next) {
       // Issuers whose settings did not change keep their key caches; new ones are fetched first.
-      const fresh = new TokenVerifier(next.issuers.values(), { onRefresh }, opts.now, verifier);
+      const fresh = new TokenVerifier(next.issuers.values(), { onRefresh }, opts.now, verifier, network);
       await fresh.start(next.server.readiness_wait_ms);
       const old = verifier;
       verifier = fresh;
@@ -243,7 +256,7 @@ export function createBroker(initial: Config, opts: BrokerOptions = {}): Broker 
         purgeTimer.unref();
       }
       const r = readiness();
-      if (!r.ready) logger.warn({ issuers: r.issuers }, 'not all issuer keys loaded yet; /readyz reports 503 until they are');
+      if (!r.ready) logger.warn({ issuers: r.issuers, issuer_errors: r.issuer_errors }, 'not all issuer keys loaded yet; /readyz reports 503 until they are');
     },
     listen(port = config.server.port, host = config.server.host) {
       return listenOn(app, port, host, 'public', {});
@@ -273,7 +286,7 @@ export function createBroker(initial: Config, opts: BrokerOptions = {}): Broker 
         revokeSessions: (roleArn, now) =>
           // The IAM client is loaded when an admin first revokes sessions, not at start.
           import('./aws/revoke-sessions.js').then(({ revokeOlderSessions }) =>
-            revokeOlderSessions(roleArn, { region: config.aws.region, endpoint: config.aws.iam_endpoint, now, httpTimeoutMs: config.aws.http_timeout_ms, maxAttempts: config.aws.max_attempts }),
+            revokeOlderSessions(roleArn, { region: config.aws.region, endpoint: config.aws.iam_endpoint, now, httpTimeoutMs: config.aws.http_timeout_ms, maxAttempts: config.aws.max_attempts, network }),
           ),
         console: {
           devLogin: false,
@@ -300,6 +313,7 @@ export function createBroker(initial: Config, opts: BrokerOptions = {}): Broker 
       await audit.close?.();
       if (!opts.ops) await ops.close();
       if (rawSts instanceof StsCredentialIssuer) rawSts.destroy();
+      if (!opts.network) await network.close();
     },
   };
 }

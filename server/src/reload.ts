@@ -25,6 +25,7 @@ const RESTART_ONLY = [
   'admin.client_ca_file',
   'admin.allow_insecure_non_loopback',
   'metrics',
+  'network',
 ] as const;
 
 export interface ConfigWatcher {

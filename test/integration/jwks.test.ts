@@ -73,7 +73,8 @@ describe('issuer keys', () => {
     cleanup.push(() => tb.close());
     const ready = await fetch(`${tb.url}/readyz`);
     expect(ready.status).toBe(503);
-    expect(await ready.json()).toEqual({ status: 'not ready', issuers: { test: false } });
+    // Why, too: the URL that failed and how (here the issuer's 503).
+    expect(await ready.json()).toEqual({ status: 'not ready', issuers: { test: false }, issuer_errors: { test: `GET ${issuer.url}/.well-known/openid-configuration: HTTP 503` } });
     const token = await issuer.sign(claims());
     const refused = await requestCredentials(tb.url, token);
     expect(refused.status).toBe(503);

@@ -6,6 +6,7 @@ import { parseConfig } from '../../server/src/config/load.js';
 import type { ConfigInput } from '../../server/src/config/schema.js';
 import { createBroker, type Broker, type BrokerOptions } from '../../server/src/broker.js';
 import { StsCredentialIssuer, type CredentialIssuer } from '../../server/src/aws/sts.js';
+import { createNetwork } from '../../server/src/net/network.js';
 import { createLogger } from '../../server/src/log.js';
 import { MemoryAuditSink } from '../../server/src/audit/sinks.js';
 import type { AuditRecord } from '../../server/src/audit/types.js';
@@ -29,6 +30,8 @@ export interface TestBrokerOptions {
   brokerOptions?: BrokerOptions;
   /** Wrap the real (moto-backed) STS adapter, e.g. to count calls. */
   wrapSts?: (sts: CredentialIssuer) => CredentialIssuer;
+  /** The environment the broker's network reads (HTTPS_PROXY, NO_PROXY…); default none of the runner's proxy variables. */
+  env?: NodeJS.ProcessEnv;
 }
 
 export interface TestBroker {
@@ -78,7 +81,10 @@ export async function startTestBroker(opts: TestBrokerOptions): Promise<TestBrok
     ),
     roles: opts.roles ?? defaultRoles(),
   };
-  const { config } = parseConfig(JSON.stringify(input), 'test');
+  // The proxy variables come from the test, never from the machine running it.
+  const env = opts.env ?? {};
+  const { config } = parseConfig(JSON.stringify(input), 'test', env);
+  const network = createNetwork(config.network, env);
 
   const logs: string[] = [];
   const destination = new Writable({
@@ -94,18 +100,30 @@ export async function startTestBroker(opts: TestBrokerOptions): Promise<TestBrok
     maxAttempts: config.aws.max_attempts,
     httpTimeoutMs: config.aws.http_timeout_ms,
     credentials: { accessKeyId: 'AKIDBROKERTESTONLY00', secretAccessKey: 'broker-test-secret-not-real' },
+    network,
   });
   const broker = createBroker(config, {
     logger: createLogger({ level: config.logging.level, destination }),
     // With the default stdout sink, records are captured here; "store" and "file" are used for real.
     ...(config.audit.sink === 'stdout' ? { audit } : {}),
     sts: opts.wrapSts ? opts.wrapSts(sts) : sts,
+    network,
     ...opts.brokerOptions,
   });
   await broker.start();
   const { url } = await broker.listen(0, '127.0.0.1');
   const metrics = await broker.listenMetrics(0, '127.0.0.1');
-  return { url, metricsUrl: `${metrics.url}/metrics`, broker, logs, audit: audit.records, close: () => broker.close() };
+  return {
+    url,
+    metricsUrl: `${metrics.url}/metrics`,
+    broker,
+    logs,
+    audit: audit.records,
+    close: async () => {
+      await broker.close();
+      await network.close();
+    },
+  };
 }
 
 /** POST /v1/credentials with a token; returns status, parsed body and headers. */

@@ -40,17 +40,21 @@ export function makeCa(name: string): Ca {
   return { name, cert: `${base}.crt`, key: `${base}.key` };
 }
 
-/** A certificate signed by `ca`: for a server (127.0.0.1 and localhost) or a client. */
-export function issue(ca: Ca, name: string, usage: 'server' | 'client' = 'server'): Issued {
+/**
+ * A certificate signed by `ca`: for a server (127.0.0.1 and localhost, or `names`) or a client.
+ * `expired`: valid until the moment it was made (notAfter before now), for expiry tests.
+ */
+export function issue(ca: Ca, name: string, usage: 'server' | 'client' = 'server', opts: { names?: string[]; expired?: boolean } = {}): Issued {
   const base = path.join(dir, `${name}-${++serial}`);
   const ext = `${base}.ext`;
+  const names = (opts.names ?? ['127.0.0.1', 'localhost']).map((n) => (/^[\d.]+$|:/.test(n) ? `IP:${n}` : `DNS:${n}`)).join(',');
   writeFileSync(
     ext,
     usage === 'server'
-      ? 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n'
+      ? `subjectAltName=${names}\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n`
       : 'extendedKeyUsage=clientAuth\nbasicConstraints=CA:FALSE\n',
   );
   openssl(['req', ...ecKey, '-keyout', `${base}.key`, '-out', `${base}.csr`, '-subj', `/CN=${name}`]);
-  openssl(['x509', '-req', '-in', `${base}.csr`, '-CA', ca.cert, '-CAkey', ca.key, '-set_serial', String(1000 + serial), '-days', '1', '-out', `${base}.crt`, '-extfile', ext]);
+  openssl(['x509', '-req', '-in', `${base}.csr`, '-CA', ca.cert, '-CAkey', ca.key, '-set_serial', String(1000 + serial), '-days', opts.expired ? '-1' : '1', '-out', `${base}.crt`, '-extfile', ext]);
   return { cert: `${base}.crt`, key: `${base}.key`, fingerprint256: new X509Certificate(readFileSync(`${base}.crt`)).fingerprint256 };
 }

@@ -1,6 +1,8 @@
 // A real OIDC issuer over HTTP on loopback: discovery + JWKS, keys generated at start, tokens
 // signed with jose. Tests can rotate keys, take the JWKS endpoint down, and count fetches.
 import http from 'node:http';
+import https from 'node:https';
+import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { SignJWT, exportJWK, generateKeyPair, type JWK, type JWTPayload, type CryptoKey } from 'jose';
@@ -50,7 +52,12 @@ export async function makeKey(alg: 'RS256' | 'ES256' = 'RS256'): Promise<IssuerK
   return { kid, alg, privateKey, publicJwk };
 }
 
-export async function startIssuer(opts: { path?: string } = {}): Promise<TestIssuer> {
+/**
+ * `tls`: serve HTTPS with this certificate and key (PEM files, e.g. from test/support/certs.ts).
+ * `host`: the loopback address to listen on and name in the URL (default 127.0.0.1; 127.0.0.2 is
+ * another host as far as NO_PROXY is concerned).
+ */
+export async function startIssuer(opts: { path?: string; tls?: { cert: string; key: string }; host?: string } = {}): Promise<TestIssuer> {
   const basePath = opts.path ?? '';
   const state = {
     keys: [await makeKey('RS256')],
@@ -95,7 +102,7 @@ export async function startIssuer(opts: { path?: string } = {}): Promise<TestIss
     },
   };
 
-  const server = http.createServer((req, res) => {
+  const handler: http.RequestListener = (req, res) => {
     const url = new URL(req.url ?? '/', 'http://x');
     const send = (status: number, body: unknown) => {
       res.writeHead(status, { 'content-type': 'application/json' });
@@ -123,10 +130,12 @@ export async function startIssuer(opts: { path?: string } = {}): Promise<TestIss
       return send(200, body);
     }
     send(404, { error: 'not found' });
-  });
+  };
+  const server = opts.tls ? https.createServer({ cert: readFileSync(opts.tls.cert), key: readFileSync(opts.tls.key) }, handler) : http.createServer(handler);
   server.keepAliveTimeout = 1000;
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  const host = opts.host ?? '127.0.0.1';
+  await new Promise<void>((resolve) => server.listen(0, host, () => resolve()));
   const { port } = server.address() as AddressInfo;
-  issuer.url = `http://127.0.0.1:${port}${basePath}`;
+  issuer.url = `${opts.tls ? 'https' : 'http'}://${host}:${port}${basePath}`;
   return issuer;
 }

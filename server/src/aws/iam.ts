@@ -21,6 +21,8 @@ import { STSClient, GetCallerIdentityCommand } from '@aws-sdk/client-sts';
 import { RotationError } from '../rotation/errors.js';
 import { SecretValue, type NewAccessKey } from '../rotation/secret.js';
 import { awsRequestTimeouts, timedOut } from './timeouts.js';
+import { defaultNetwork, type Network } from '../net/network.js';
+import { describeNetworkError } from '../net/errors.js';
 
 export type KeyStatus = 'Active' | 'Inactive';
 
@@ -66,6 +68,8 @@ export interface IamAdapterOptions {
   httpTimeoutMs?: number;
   /** The broker's own credentials; default: the SDK's provider chain. */
   credentials?: IAMClientConfig['credentials'];
+  /** Proxy and CA bundles; default: the environment's proxy, the system's CAs. */
+  network?: Network;
   /** Extra attempts after the SDK gave up on throttling. */
   throttleAttempts?: number;
   throttleBaseMs?: number;
@@ -99,16 +103,16 @@ export async function withThrottleBackoff<T>(
   }
 }
 
-function iamError(op: string, err: unknown, timeoutMs: number): RotationError {
+function iamError(op: string, err: unknown, timeoutMs: number, endpoint = 'https://iam.amazonaws.com'): RotationError {
   if (err instanceof RotationError) return err;
   const name = nameOf(err);
   const status = statusOf(err);
   if (isThrottling(err)) return new RotationError('ERR_IAM_THROTTLED', `IAM ${op}: throttled`, { retryable: true, status: status ?? 429 });
   // No answer (timeout, connection refused or reset) or a 5xx: transient, and the change may or may not have been made.
   if (timedOut(err)) return new RotationError('ERR_IAM_UNAVAILABLE', `IAM ${op}: no answer within ${timeoutMs} ms`, { retryable: true });
-  if (status === undefined || status >= 500) {
-    return new RotationError('ERR_IAM_UNAVAILABLE', `IAM ${op} failed: ${name}${status ? ` (HTTP ${status})` : ''}`, { retryable: true, ...(status ? { status } : {}) });
-  }
+  // No HTTP answer: what failed on the way (TLS reason, proxy, DNS) and to which host.
+  if (status === undefined) return new RotationError('ERR_IAM_UNAVAILABLE', `IAM ${op} failed: ${describeNetworkError(err, endpoint)}`, { retryable: true });
+  if (status >= 500) return new RotationError('ERR_IAM_UNAVAILABLE', `IAM ${op} failed: ${name} (HTTP ${status})`, { retryable: true, status });
   return new RotationError('ERR_IAM', `IAM ${op} failed: ${name} (HTTP ${status})`, { retryable: false, status });
 }
 
@@ -121,7 +125,7 @@ export function createIamKeys(opts: IamAdapterOptions): IamKeys {
   const common = {
     region: opts.region,
     maxAttempts: opts.maxAttempts ?? 3,
-    requestHandler: awsRequestTimeouts(timeoutMs),
+    requestHandler: awsRequestTimeouts(timeoutMs, opts.network ?? defaultNetwork()),
   };
   const iamConfig = {
     ...common,
@@ -138,7 +142,7 @@ export function createIamKeys(opts: IamAdapterOptions): IamKeys {
       baseMs: opts.throttleBaseMs ?? 500,
       ...(opts.sleep ? { sleep: opts.sleep } : {}),
     }).catch((err: unknown) => {
-      throw iamError(op, err, timeoutMs);
+      throw iamError(op, err, timeoutMs, opts.iamEndpoint);
     });
 
   const tagsOf = async (userName: string): Promise<Record<string, string>> => {
@@ -164,7 +168,7 @@ export function createIamKeys(opts: IamAdapterOptions): IamKeys {
         return toUser(out.User, await tagsOf(userName));
       } catch (err) {
         if (nameOf(err) === 'NoSuchEntityException' || nameOf(err) === 'NoSuchEntity') return undefined;
-        throw iamError('GetUser', err, timeoutMs);
+        throw iamError('GetUser', err, timeoutMs, opts.iamEndpoint);
       }
     },
 
@@ -226,7 +230,7 @@ export function createIamKeys(opts: IamAdapterOptions): IamKeys {
         return 'deleted';
       } catch (err) {
         if (nameOf(err) === 'NoSuchEntityException' || nameOf(err) === 'NoSuchEntity') return 'absent';
-        throw iamError('DeleteAccessKey', err, timeoutMs);
+        throw iamError('DeleteAccessKey', err, timeoutMs, opts.iamEndpoint);
       }
     },
 

@@ -4,6 +4,7 @@
 import { IAMClient, PutRolePolicyCommand } from '@aws-sdk/client-iam';
 import { awsRequestTimeouts, timedOut } from './timeouts.js';
 import { BrokerError } from '../errors.js';
+import { defaultNetwork, type Network } from '../net/network.js';
 
 export const REVOKE_POLICY_NAME = 'AWSRevokeOlderSessions';
 
@@ -29,7 +30,7 @@ export function roleNameFromArn(arn: string): string {
 
 export async function revokeOlderSessions(
   roleArn: string,
-  opts: { region: string; endpoint?: string | undefined; now?: Date; client?: IAMClient; httpTimeoutMs?: number; maxAttempts?: number },
+  opts: { region: string; endpoint?: string | undefined; now?: Date; client?: IAMClient; httpTimeoutMs?: number; maxAttempts?: number; network?: Network },
 ): Promise<{ roleName: string; before: string }> {
   const before = opts.now ?? new Date();
   const client =
@@ -39,7 +40,7 @@ export async function revokeOlderSessions(
       ...(opts.endpoint ? { endpoint: opts.endpoint } : {}),
       maxAttempts: opts.maxAttempts ?? 3,
       // aws.http_timeout_ms (default 5 s): a hung IAM endpoint fails the call instead of holding it.
-      requestHandler: awsRequestTimeouts(opts.httpTimeoutMs ?? 5000),
+      requestHandler: awsRequestTimeouts(opts.httpTimeoutMs ?? 5000, opts.network ?? defaultNetwork()),
     });
   try {
     const roleName = roleNameFromArn(roleArn);

@@ -119,7 +119,8 @@ export function queryBody(params: Array<[string, string | number]>): string {
 const THROTTLING = new Set(['Throttling', 'ThrottlingException', 'RequestLimitExceeded', 'TooManyRequestsException', 'SlowDown', 'RequestThrottled', 'RequestThrottledException']);
 const CLOCK_SKEW = new Set(['RequestTimeTooSkewed', 'RequestExpired', 'InvalidSignatureException', 'SignatureDoesNotMatch', 'AuthFailure', 'RequestInTheFuture']);
 const TRANSIENT_STATUS = new Set([500, 502, 503, 504]);
-const NETWORK = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNABORTED', 'EHOSTUNREACH', 'ENETUNREACH']);
+// ERR_PROXY_TUNNEL: the egress proxy refused or could not open the tunnel (its 502/503 pass; a 407 fails every attempt alike).
+const NETWORK = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNABORTED', 'EHOSTUNREACH', 'ENETUNREACH', 'ERR_PROXY_TUNNEL']);
 /** Full-jitter backoff caps, as the SDK's standard retry mode: 100 ms base, 500 ms when throttled, 20 s max. */
 const BASE_DELAY_MS = 100;
 const THROTTLE_BASE_DELAY_MS = 500;
@@ -133,8 +134,8 @@ export interface StsQueryOptions {
   maxAttempts: number;
   /** Per attempt: to connect and to be answered. */
   httpTimeoutMs: number;
-  httpAgent: http.Agent;
-  httpsAgent: https.Agent;
+  /** The keep-alive pool for the endpoint: direct, or through the egress proxy. */
+  agent: http.Agent;
   /** Test seam for the backoff (default: setTimeout). */
   sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
 }
@@ -161,6 +162,10 @@ export class StsQueryClient {
   private readonly signer: SignatureV4;
   /** Server time minus ours, learned from a clock-skew refusal (as the SDK does). */
   private clockOffsetMs = 0;
+
+  get endpoint(): URL {
+    return this.opts.endpoint;
+  }
 
   constructor(private readonly opts: StsQueryOptions) {
     this.signer = new SignatureV4({ service: 'sts', region: opts.region, credentials: opts.credentials, sha256: NodeSha256, uriEscapePath: true, applyChecksum: true });
@@ -221,7 +226,7 @@ export class StsQueryClient {
     };
     const signed = await this.signer.sign(unsigned, { signingDate: new Date(Date.now() + this.clockOffsetMs) });
     const transport = url.protocol === 'https:' ? https : http;
-    const agent = url.protocol === 'https:' ? this.opts.httpsAgent : this.opts.httpAgent;
+    const agent = this.opts.agent;
     return new Promise<QueryResponse>((resolve, reject) => {
       const req = transport.request(
         { method: 'POST', protocol: url.protocol, hostname: url.hostname, port: url.port || undefined, path, agent, headers: signed.headers, signal },

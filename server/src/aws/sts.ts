@@ -3,13 +3,13 @@
 // client serves everything off the hot path (caller identity, the credential provider itself).
 // One client per region/endpoint, keep-alive pools, retries only for throttling, 5xx, network
 // errors and timeouts, and STS errors mapped to stable codes.
-import { Agent as HttpsAgent } from 'node:https';
-import { Agent as HttpAgent } from 'node:http';
 import type { STSClient } from '@aws-sdk/client-sts';
 import { BrokerError } from '../errors.js';
 import { awsRequestTimeouts } from './timeouts.js';
 import { StsQueryClient, parseAssumeRoleResponse } from './sts-query.js';
 import type { AllowDecision } from '../core/policy.js';
+import { createNetwork, type Network } from '../net/network.js';
+import { describeNetworkError } from '../net/errors.js';
 
 /** Exactly what the policy decided STS should be asked for. */
 export type AssumeRoleRequest = Pick<
@@ -40,6 +40,8 @@ export interface StsOptions {
   httpTimeoutMs: number;
   /** Explicit broker credentials; default: the SDK's provider chain (env, profile, ECS/EC2 role…). */
   credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+  /** Proxy and CA bundles, with their keep-alive pools; default: a network of its own from the environment. */
+  network?: Network;
 }
 
 /** Never retried, whatever the SDK thinks: the request itself is wrong or not allowed. */
@@ -58,11 +60,13 @@ const NON_RETRYABLE = new Set([
 
 const THROTTLING = new Set(['Throttling', 'ThrottlingException', 'RequestLimitExceeded', 'TooManyRequestsException', 'SlowDown']);
 
-export function mapStsError(err: unknown, roleArn: string): BrokerError {
+export function mapStsError(err: unknown, roleArn: string, endpoint?: URL): BrokerError {
   const e = err as { name?: string; $metadata?: { httpStatusCode?: number }; message?: string; $retryable?: unknown };
   const name = e?.name ?? 'Error';
   const status = e?.$metadata?.httpStatusCode;
-  const detail = { sts_error: name, http_status: status, role_arn: roleArn, error: e?.message?.slice(0, 500) };
+  // No HTTP answer: say what failed on the way (TLS reason, proxy, DNS) and to which host.
+  const onTheWay = status === undefined && endpoint !== undefined ? describeNetworkError(err, endpoint) : undefined;
+  const detail = { sts_error: name, http_status: status, role_arn: roleArn, error: onTheWay ?? e?.message?.slice(0, 500) };
   if (name === 'AccessDenied' || name === 'AccessDeniedException') return new BrokerError('ERR_STS_ACCESS_DENIED', { detail, cause: err });
   if (THROTTLING.has(name) || status === 429) return new BrokerError('ERR_STS_THROTTLED', { detail, retryAfter: 2, cause: err });
   if (NON_RETRYABLE.has(name) || (status !== undefined && status >= 400 && status < 500)) {
@@ -92,11 +96,14 @@ export class StsCredentialIssuer implements CredentialIssuer {
   private readonly clients = new Map<string, STSClient>();
   private readonly queryClients = new Map<string, Promise<StsQueryClient>>();
   private temporary: Promise<boolean> | undefined;
-  private readonly httpsAgent = new HttpsAgent({ keepAlive: true, maxSockets: 128 });
-  // http only for local endpoints (tests, benchmarks): same pool settings.
-  private readonly httpAgent = new HttpAgent({ keepAlive: true, maxSockets: 128 });
+  /** Keep-alive pools (direct or through the proxy), shared with the broker's other AWS clients. */
+  private readonly network: Network;
+  private readonly ownsNetwork: boolean;
 
-  constructor(private readonly opts: StsOptions) {}
+  constructor(private readonly opts: StsOptions) {
+    this.network = opts.network ?? createNetwork(undefined, process.env);
+    this.ownsNetwork = opts.network === undefined;
+  }
 
   /** The SDK client of a region: loaded on first use (it is not needed until the first exchange). */
   private async client(region: string | undefined): Promise<STSClient> {
@@ -114,8 +121,9 @@ export class StsCredentialIssuer implements CredentialIssuer {
         maxAttempts: this.opts.maxAttempts,
         retryMode: 'standard',
         requestHandler: new NodeHttpHandler({
-          httpsAgent: this.httpsAgent,
-          httpAgent: this.httpAgent,
+          // Agents that pick the direct pool or the proxy per host: the endpoint resolves later.
+          httpsAgent: this.network.httpsAgent,
+          httpAgent: this.network.httpAgent,
           // Each attempt gets http_timeout_ms to connect and to answer; a hung STS fails the attempt
           // (retried like any transient error, then ERR_STS_UNAVAILABLE) instead of only a warning.
           ...awsRequestTimeouts(this.opts.httpTimeoutMs),
@@ -149,8 +157,8 @@ export class StsCredentialIssuer implements CredentialIssuer {
           credentials: sdk.config.credentials,
           maxAttempts: this.opts.maxAttempts,
           httpTimeoutMs: this.opts.httpTimeoutMs,
-          httpAgent: this.httpAgent,
-          httpsAgent: this.httpsAgent,
+          // Decided once per region: the hot path gets the pool itself, direct or through the proxy.
+          agent: this.network.agentFor(endpoint),
         });
       })();
       // A failed resolution (bad region) is not cached: the next request tries again.
@@ -162,10 +170,12 @@ export class StsCredentialIssuer implements CredentialIssuer {
 
   async assumeRole(req: AssumeRoleRequest, signal?: AbortSignal): Promise<IssuedCredentials> {
     let xml: string;
+    let client: StsQueryClient | undefined;
     try {
-      xml = await (await this.queryClient(req.region)).call(assumeRoleParams(req), signal);
+      client = await this.queryClient(req.region);
+      xml = await client.call(assumeRoleParams(req), signal);
     } catch (err) {
-      throw mapStsError(err, req.roleArn);
+      throw mapStsError(err, req.roleArn, client?.endpoint);
     }
     const c = parseAssumeRoleResponse(xml);
     if (!c.accessKeyId || !c.secretAccessKey || !c.sessionToken || !c.expiration) {
@@ -199,7 +209,6 @@ export class StsCredentialIssuer implements CredentialIssuer {
 
   destroy(): void {
     for (const c of this.clients.values()) c.destroy();
-    this.httpAgent.destroy();
-    this.httpsAgent.destroy();
+    if (this.ownsNetwork) void this.network.close();
   }
 }

@@ -144,7 +144,8 @@ async function revokeSessions(argv: string[]): Promise<number> {
     return 2;
   }
   const { aws } = loaded.config;
-  const result = await revokeOlderSessions(role.arn, { region: aws.region, endpoint: aws.iam_endpoint, httpTimeoutMs: aws.http_timeout_ms, maxAttempts: aws.max_attempts });
+  const network = (await import('../net/network.js')).createNetwork(loaded.config.network);
+  const result = await revokeOlderSessions(role.arn, { region: aws.region, endpoint: aws.iam_endpoint, httpTimeoutMs: aws.http_timeout_ms, maxAttempts: aws.max_attempts, network });
   if (loaded.config.store.driver !== 'memory') {
     await withStore(loaded.config, (store) =>
       appendAudit(loaded.config, store, { time: new Date().toISOString(), event: 'admin.revoke_sessions', admin: actor(), role: role.name, role_arn: role.arn, before: result.before }),

@@ -33,7 +33,7 @@ export function rotationRoutes(deps: { config: Config; store: Store; broker: () 
     const r = deps.config.rotation;
     if (!r) throw new BrokerError('ERR_NOT_FOUND', { message: 'the configuration has no rotation: section' });
     const [{ iamKeysFromAws }, run] = await Promise.all([import('../rotation/loop.js'), import('../rotation/run.js')]);
-    iam ??= iamKeysFromAws(deps.config.aws);
+    iam ??= iamKeysFromAws(deps.config.aws, deps.broker().network);
     return { rotation: r, iam, run };
   };
   return [
@@ -58,7 +58,7 @@ export function rotationRoutes(deps: { config: Config; store: Store; broker: () 
         try {
           // A holder of its own: if the loop of this replica is mid-run, this run is refused, not merged.
           const report = await run.runRotation(
-            { config, store: deps.store, iam, audit: broker.audit, logger: broker.logger, registry: broker.metrics.registry, holder: run.defaultHolder() },
+            { config, store: deps.store, iam, audit: broker.audit, logger: broker.logger, registry: broker.metrics.registry, holder: run.defaultHolder(), network: broker.network },
             { ...(body.data.users ? { users: body.data.users } : {}), force: body.data.force === true || body.data.users !== undefined },
           );
           await broker.audit.write({
@@ -180,6 +180,7 @@ export async function main(argv: string[], opts: ServeOptions = {}): Promise<num
         audit: broker.audit,
         logger,
         registry: broker.metrics.registry,
+        network: broker.network,
       });
     }
   } catch (err) {

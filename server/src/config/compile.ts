@@ -9,6 +9,9 @@ import { lintPolicy } from '../core/lint.js';
 import type { Problem } from '../core/problems.js';
 import { isIP } from 'node:net';
 import { adminListenerProblem, isLoopbackHost } from '../admin/listener.js';
+import { readCaFile } from '../net/ca-file.js';
+import { noProxyEntryProblem, proxyPlan, proxyUrlProblem } from '../net/proxy.js';
+import type { NetworkConfig, TrustSettings } from '../net/network.js';
 import { consoleConfigProblems } from '../console/settings.js';
 
 export interface IssuerConfig {
@@ -27,6 +30,9 @@ export interface IssuerConfig {
   jwksCooldownSeconds: number;
   httpTimeoutMs: number;
   maxResponseBytes: number;
+  /** issuers.<id>.ca_file, read at compile time: extra trust for discovery and JWKS. */
+  caFile: string | undefined;
+  trust: TrustSettings | undefined;
 }
 
 export interface Config {
@@ -39,12 +45,29 @@ export interface Config {
   admin: RawConfig['admin'];
   metrics: RawConfig['metrics'];
   revocation: RawConfig['revocation'];
+  /** Proxy settings and CA certificates (already read from network.ca_file). */
+  network: NetworkConfig;
   issuers: Map<string, IssuerConfig>;
   policy: CompiledPolicy;
   rotation: RawConfig['rotation'];
 }
 
-function compileIssuer(id: string, input: IssuerInput, problems: Problem[]): IssuerConfig {
+/** A CA file's certificates; a file that cannot be used is a problem at `path`. */
+function caCerts(file: string | undefined, only: boolean, path: string, problems: Problem[], warnings: Problem[]): string[] | undefined {
+  if (file === undefined) {
+    if (only) problems.push({ path: `${path}_only`, message: 'needs ca_file: with neither the system roots nor a CA file nothing would be trusted' });
+    return undefined;
+  }
+  const bundle = readCaFile(file);
+  if (typeof bundle === 'string') {
+    problems.push({ path, message: bundle });
+    return undefined;
+  }
+  for (const w of bundle.warnings) warnings.push({ path, message: w });
+  return bundle.certs;
+}
+
+function compileIssuer(id: string, input: IssuerInput, problems: Problem[], warnings: Problem[]): IssuerConfig {
   const path = `issuers.${id}`;
   const preset = input.preset ? PRESETS[input.preset] : undefined;
   let url = input.url;
@@ -60,6 +83,7 @@ function compileIssuer(id: string, input: IssuerInput, problems: Problem[]): Iss
     const problem = issuerUrlProblem(url, input.allow_insecure_http);
     if (problem) problems.push({ path: `${path}.url`, message: problem });
   }
+  const certs = caCerts(input.ca_file, input.ca_file_only, `${path}.ca_file`, problems, warnings);
   return {
     id,
     url: url ?? '',
@@ -76,6 +100,34 @@ function compileIssuer(id: string, input: IssuerInput, problems: Problem[]): Iss
     jwksCooldownSeconds: input.jwks_cooldown_seconds,
     httpTimeoutMs: input.http_timeout_ms,
     maxResponseBytes: input.max_response_bytes,
+    caFile: input.ca_file,
+    trust: certs ? { caCerts: certs, only: input.ca_file_only } : undefined,
+  };
+}
+
+/**
+ * network: the proxy URL and no_proxy entries must be usable, and so must the proxy variables of
+ * the environment the config is loaded in (when it reads them): a malformed HTTPS_PROXY is refused
+ * at start, not ignored.
+ */
+function compileNetwork(raw: RawConfig['network'], env: NodeJS.ProcessEnv | undefined, problems: Problem[], warnings: Problem[]): NetworkConfig {
+  if (raw.proxy !== undefined) {
+    const p = proxyUrlProblem(raw.proxy);
+    if (p) problems.push({ path: 'network.proxy', message: `proxy URL ${p}` });
+  }
+  raw.no_proxy?.forEach((entry, i) => {
+    const p = noProxyEntryProblem(entry);
+    if (p) problems.push({ path: `network.no_proxy[${i}]`, message: p });
+  });
+  const settings = { proxy: raw.proxy, noProxy: raw.no_proxy, useEnv: raw.use_env_proxy };
+  if (env !== undefined && raw.proxy === undefined) {
+    for (const p of proxyPlan(settings, env).problems) problems.push({ path: `${p.path} (environment)`, message: p.message });
+  }
+  return {
+    ...settings,
+    caFile: raw.ca_file,
+    caFileOnly: raw.ca_file_only,
+    caCerts: caCerts(raw.ca_file, raw.ca_file_only, 'network.ca_file', problems, warnings),
   };
 }
 
@@ -166,13 +218,15 @@ function serverChecks(raw: RawConfig, problems: Problem[], warnings: Problem[]):
 
 export function compileConfig(
   raw: RawConfig,
-  opts: { unparsedIssuerIds?: string[] } = {},
+  opts: { unparsedIssuerIds?: string[]; env?: NodeJS.ProcessEnv } = {},
 ): { config?: Config; problems: Problem[]; warnings: Problem[] } {
   const problems: Problem[] = [];
+  const fileWarnings: Problem[] = [];
   const issuers = new Map<string, IssuerConfig>();
   const byUrl = new Map<string, string>();
+  const network = compileNetwork(raw.network, opts.env, problems, fileWarnings);
   for (const [id, input] of Object.entries(raw.issuers)) {
-    const issuer = compileIssuer(id, input, problems);
+    const issuer = compileIssuer(id, input, problems, fileWarnings);
     const prior = byUrl.get(issuer.url);
     if (issuer.url && prior !== undefined) problems.push({ path: `issuers.${id}.url`, message: `same issuer URL as issuers.${prior}` });
     byUrl.set(issuer.url, id);
@@ -211,7 +265,7 @@ export function compileConfig(
 
   const consoleChecks = consoleConfigProblems(raw);
   problems.push(...consoleChecks.problems);
-  const warnings = [...issuerWarnings(issuers), ...lintPolicy(policy), ...operationsWarnings(raw), ...consoleChecks.warnings];
+  const warnings = [...issuerWarnings(issuers), ...lintPolicy(policy), ...operationsWarnings(raw), ...consoleChecks.warnings, ...fileWarnings];
   serverChecks(raw, problems, warnings);
   if (problems.length > 0) return { problems, warnings };
   const config: Config = {
@@ -224,6 +278,7 @@ export function compileConfig(
     admin: raw.admin,
     metrics: raw.metrics,
     revocation: raw.revocation,
+    network,
     issuers,
     policy,
     rotation: raw.rotation,

@@ -19,8 +19,11 @@ export class ConfigError extends Error {
 const pathOf = (segments: ReadonlyArray<PropertyKey>): string =>
   segments.reduce<string>((acc, s) => (typeof s === 'number' ? `${acc}[${s}]` : acc ? `${acc}.${String(s)}` : String(s)), '');
 
-/** Validates config text (YAML or JSON); returns the config or all problems. */
-export function parseConfig(text: string, source = 'config'): { config: Config; warnings: Problem[] } {
+/**
+ * Validates config text (YAML or JSON); returns the config or all problems. With `env`, the proxy
+ * variables the broker would read from it (HTTPS_PROXY…) are checked too.
+ */
+export function parseConfig(text: string, source = 'config', env?: NodeJS.ProcessEnv): { config: Config; warnings: Problem[] } {
   const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length > 0) {
     throw new ConfigError(
@@ -42,7 +45,7 @@ export function parseConfig(text: string, source = 'config'): { config: Config; 
     for (const p of crossFieldProblems(data)) if (!problems.some((q) => q.path === p.path)) problems.push(p);
     throw new ConfigError(problems, source);
   }
-  const { config, problems, warnings } = compileConfig(parsed.data);
+  const { config, problems, warnings } = compileConfig(parsed.data, env ? { env } : {});
   if (!config) throw new ConfigError(problems, source);
   return { config, warnings };
 }
@@ -155,7 +158,7 @@ export async function loadConfigFile(file: string, env: NodeJS.ProcessEnv = proc
   if (missing.length > 0) {
     throw new ConfigError(missing.map((m) => ({ path: `\${${m}}`, message: 'environment variable is not set' })), file);
   }
-  return parseConfig(text, file);
+  return parseConfig(text, file, env);
 }
 
 /** The config path: --config flag, else CREDBROKER_CONFIG, else ./credbroker.yaml. */

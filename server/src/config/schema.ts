@@ -49,6 +49,12 @@ export const issuerSchema = z
     jwks_cooldown_seconds: seconds(1, 3600).default(30).describe('Minimum time between refetches triggered by an unknown `kid`.'),
     http_timeout_ms: z.number().int().min(100).max(60_000).default(5000),
     max_response_bytes: z.number().int().min(1024).max(10 * 1024 * 1024).default(512 * 1024),
+    ca_file: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('PEM CA certificate(s) for discovery and JWKS (an issuer behind an internal CA): added to the system roots and network.ca_file.'),
+    ca_file_only: z.boolean().default(false).describe('Trust only ca_file for this issuer, not the system roots nor network.ca_file.'),
   })
   .describe('An issuer the broker trusts.');
 
@@ -303,6 +309,33 @@ export const configSchema = z.strictObject({
       port: z.number().int().min(0).max(65_535).default(8082),
     })
     .prefault({}),
+  network: z
+    .strictObject({
+      proxy: z
+        .string()
+        .min(1)
+        .optional()
+        .describe(
+          'Egress proxy for every outbound request (issuers, STS, IAM, CI APIs): http://[user:password@]host:port or https://…. ' +
+            'Wins over HTTPS_PROXY/HTTP_PROXY. Keep credentials out of the file: proxy: ${PROXY_URL}.',
+        ),
+      no_proxy: z
+        .array(z.string().min(1))
+        .optional()
+        .describe('Hosts reached directly: a host name (and its subdomains; a leading dot is optional), an IP address, a CIDR, or "*". Wins over NO_PROXY.'),
+      use_env_proxy: z
+        .boolean()
+        .default(true)
+        .describe('Read HTTPS_PROXY, HTTP_PROXY and NO_PROXY (lower case first) where proxy / no_proxy are not set.'),
+      ca_file: z
+        .string()
+        .min(1)
+        .optional()
+        .describe('PEM CA certificate(s) added to the system roots for every outbound HTTPS connection (STS, IAM, CI APIs, issuers, an https:// proxy).'),
+      ca_file_only: z.boolean().default(false).describe('Trust only ca_file, not the system roots.'),
+    })
+    .prefault({})
+    .describe('Outbound connections: egress proxy and internal certificate authorities. Read at start only.'),
   revocation: z
     .strictObject({
       poll_ms: z.number().int().min(50).max(60_000).default(500).describe('How often replicas check for new revocations.'),

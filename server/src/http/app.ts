@@ -18,7 +18,7 @@ const bodySchema = z.strictObject({
 });
 
 export interface AppDeps extends ExchangeDeps {
-  ready(): { ready: boolean; issuers: Record<string, boolean> };
+  ready(): { ready: boolean; issuers: Record<string, boolean>; issuer_errors?: Record<string, string> };
   /** Middleware run before the exchange (rate limits plug in here). */
   limiters?: express.RequestHandler[];
 }
@@ -129,7 +129,7 @@ export function createApp(deps: AppDeps): express.Express {
   });
   app.get('/readyz', (_req, res) => {
     const r = deps.ready();
-    res.status(r.ready ? 200 : 503).json({ status: r.ready ? 'ready' : 'not ready', issuers: r.issuers });
+    res.status(r.ready ? 200 : 503).json({ status: r.ready ? 'ready' : 'not ready', issuers: r.issuers, ...(r.issuer_errors ? { issuer_errors: r.issuer_errors } : {}) });
   });
   app.get('/openapi.json', (_req, res) => {
     res.json(OPENAPI_DOCUMENT);

@@ -1,21 +1,24 @@
 // Fetch a small JSON document from an issuer: timeout, no redirects (fail closed), size cap
-// enforced while reading (a lying Content-Length cannot bypass it).
+// enforced while reading (a lying Content-Length cannot bypass it). The request goes through the
+// broker's network (proxy, CA bundles); a failure names the host and, for TLS, the reason.
+import type { Network } from '../net/network.js';
 
 export class FetchError extends Error {
   override readonly name = 'FetchError';
 }
 
-export async function fetchJson(url: string, opts: { timeoutMs: number; maxBytes: number; fetchImpl?: typeof fetch }): Promise<unknown> {
-  const doFetch = opts.fetchImpl ?? fetch;
+export async function fetchJson(url: string, opts: { timeoutMs: number; maxBytes: number; network: Pick<Network, 'fetch' | 'describeError'> }): Promise<unknown> {
   let res: Response;
   try {
-    res = await doFetch(url, {
+    res = await opts.network.fetch(url, {
       redirect: 'error',
       headers: { accept: 'application/json' },
       signal: AbortSignal.timeout(opts.timeoutMs),
     });
   } catch (err) {
-    throw new FetchError(`GET ${url}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    const timedOut = err instanceof Error && (err.name === 'TimeoutError' || (err.cause as Error | undefined)?.name === 'TimeoutError');
+    const why = timedOut ? `no answer within ${opts.timeoutMs} ms` : opts.network.describeError(err, url);
+    throw new FetchError(`GET ${url}: ${why}`, { cause: err });
   }
   if (!res.ok) {
     await res.body?.cancel();

@@ -5,6 +5,7 @@ import { createLocalJWKSet, type JSONWebKeySet, type JWTHeaderParameters, type F
 import type { IssuerConfig } from '../config/compile.js';
 import { fetchedUrlProblem } from '../core/issuer-url.js';
 import { fetchJson, FetchError } from './fetch-json.js';
+import { defaultNetwork, type Network } from '../net/network.js';
 
 export type KeyResolver = ReturnType<typeof createLocalJWKSet>;
 
@@ -20,11 +21,17 @@ export class IssuerKeyCache {
   private timer: NodeJS.Timeout | undefined;
   lastError: string | undefined;
 
+  /** The issuer's way out: the broker's proxy, and its CAs plus the issuer's ca_file. */
+  private readonly network: Network;
+
   constructor(
     readonly issuer: IssuerConfig,
     private readonly events: KeyCacheEvents = {},
     private readonly clock: () => number = Date.now,
-  ) {}
+    network?: Network,
+  ) {
+    this.network = (network ?? defaultNetwork()).withTrust(issuer.trust);
+  }
 
   get loaded(): boolean {
     return this.resolver !== undefined;
@@ -55,7 +62,8 @@ export class IssuerKeyCache {
   private async fetchKeys(): Promise<{ jwks: JSONWebKeySet; kids: Set<string> }> {
     const { url, httpTimeoutMs: timeoutMs, maxResponseBytes: maxBytes, allowInsecureHttp } = this.issuer;
     const discoveryUrl = `${url.replace(/\/$/, '')}/.well-known/openid-configuration`;
-    const discovery = (await fetchJson(discoveryUrl, { timeoutMs, maxBytes })) as Record<string, unknown>;
+    const fetchOpts = { timeoutMs, maxBytes, network: this.network };
+    const discovery = (await fetchJson(discoveryUrl, fetchOpts)) as Record<string, unknown>;
     if (discovery === null || typeof discovery !== 'object') throw new FetchError('discovery document is not an object');
     if (discovery.issuer !== url) {
       throw new FetchError(`discovery issuer ${JSON.stringify(discovery.issuer)} does not equal the configured issuer`);
@@ -64,7 +72,7 @@ export class IssuerKeyCache {
     if (typeof jwksUri !== 'string') throw new FetchError('discovery document has no jwks_uri');
     const problem = fetchedUrlProblem(jwksUri, allowInsecureHttp);
     if (problem) throw new FetchError(`jwks_uri ${problem}`);
-    const jwks = (await fetchJson(jwksUri, { timeoutMs, maxBytes })) as JSONWebKeySet;
+    const jwks = (await fetchJson(jwksUri, fetchOpts)) as JSONWebKeySet;
     if (!jwks || !Array.isArray(jwks.keys)) throw new FetchError('JWKS has no keys array');
     // Private key material has no business in a JWKS: refuse the whole set rather than use it.
     if (jwks.keys.some((k) => typeof k === 'object' && k !== null && 'd' in k)) throw new FetchError('JWKS contains private key material');

@@ -6,6 +6,7 @@ import { decodeJwt, decodeProtectedHeader, jwtVerify, errors as joseErrors, type
 import { BrokerError, type ReasonCode } from '../errors.js';
 import type { IssuerConfig } from '../config/compile.js';
 import { IssuerKeyCache, KeysUnavailableError, type KeyCacheEvents } from './key-cache.js';
+import type { Network } from '../net/network.js';
 
 export const MAX_TOKEN_LENGTH = 16 * 1024;
 
@@ -84,12 +85,14 @@ export class TokenVerifier {
     private readonly now: () => Date = () => new Date(),
     /** On reload: caches of issuers whose settings did not change are carried over, keys and all. */
     previous?: TokenVerifier,
+    /** How discovery and JWKS are fetched (proxy, CAs); default: the environment's proxy, the system's CAs. */
+    network?: Network,
   ) {
     for (const issuer of issuers) {
       this.byUrl.set(issuer.url, issuer);
       const old = previous?.caches.get(issuer.id);
       const reusable = old !== undefined && issuerFingerprint(old.issuer) === issuerFingerprint(issuer);
-      this.caches.set(issuer.id, reusable ? old : new IssuerKeyCache(issuer, events));
+      this.caches.set(issuer.id, reusable ? old : new IssuerKeyCache(issuer, events, undefined, network));
     }
   }
 

@@ -3,6 +3,7 @@
 import { parseArgs } from 'node:util';
 import { createLogger } from '../log.js';
 import { iamKeysFromAws } from './loop.js';
+import { createNetwork } from '../net/network.js';
 import { loadRotationConfig, openStoreForRead, usageOnError, printUsageError } from './cli-support.js';
 import { inventory } from './run.js';
 
@@ -27,7 +28,7 @@ export async function main(argv: string[]): Promise<number> {
     const logger = createLogger({ level: config.logging.level });
     const store = await openStoreForRead(config);
     try {
-      const inv = await inventory({ config: rotation, store, iam: iamKeysFromAws(config.aws), logger });
+      const inv = await inventory({ config: rotation, store, iam: iamKeysFromAws(config.aws, createNetwork(config.network)), logger });
       if (values.json) {
         process.stdout.write(`${JSON.stringify(inv, null, 2)}\n`);
       } else {

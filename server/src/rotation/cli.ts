@@ -12,6 +12,7 @@ import { Registry } from 'prom-client';
 import { createLogger } from '../log.js';
 import { openStore } from '../store/index.js';
 import { iamKeysFromAws } from './loop.js';
+import { createNetwork } from '../net/network.js';
 import { cliAuditSink, loadRotationConfig, openStoreForRead, usageOnError, printUsageError, UsageError } from './cli-support.js';
 import { planRotation, runRotation } from './run.js';
 
@@ -55,13 +56,14 @@ export async function main(argv: string[]): Promise<number> {
     }
     const { config, rotation } = await loadRotationConfig(values.config);
     const logger = createLogger({ level: config.logging.level });
-    const iam = iamKeysFromAws(config.aws);
+    const network = createNetwork(config.network);
+    const iam = iamKeysFromAws(config.aws, network);
     const force = values.force === true || users !== undefined;
 
     if (values['dry-run']) {
       const store = await openStoreForRead(config);
       try {
-        const plan = await planRotation({ config: rotation, store, iam, logger }, { ...(users ? { users } : {}), force, checkSinks: true });
+        const plan = await planRotation({ config: rotation, store, iam, logger, network }, { ...(users ? { users } : {}), force, checkSinks: true });
         if (values.json) process.stdout.write(`${JSON.stringify(plan, null, 2)}\n`);
         else {
           for (const u of plan.users) {
@@ -82,7 +84,7 @@ export async function main(argv: string[]): Promise<number> {
     try {
       if (stoppedBy) return 128 + (osConstants.signals[stoppedBy] ?? 1);
       const report = await runRotation(
-        { config: rotation, store, iam, audit: cliAuditSink(config.audit, store), logger, registry: new Registry() },
+        { config: rotation, store, iam, audit: cliAuditSink(config.audit, store), logger, registry: new Registry(), network },
         { ...(users ? { users } : {}), force, signal: stopping.signal },
       );
       if (stoppedBy) {

@@ -2,6 +2,7 @@
 // the replica holding the rotation lock. The secrets of keys being rolled out stay in memory across
 // runs, so a sink that fails resumes with the same key. stop() aborts the step in flight (a push is
 // stopped, an IAM call finishes), deletes new keys that no sink received, and releases the lock.
+import type { Network } from '../net/network.js';
 import type { Registry } from 'prom-client';
 import { createIamKeys, type IamKeys } from '../aws/iam.js';
 import type { AuditSink } from '../audit/types.js';
@@ -32,6 +33,8 @@ export interface RotationLoopDeps {
   /** Override the IAM/STS adapter (tests). */
   iam?: IamKeys;
   env?: NodeJS.ProcessEnv;
+  /** The broker's outbound network (proxy, CA bundles), for IAM and the sinks. */
+  network?: Network;
   now?: () => Date;
   random?: () => number;
   holder?: string;
@@ -44,13 +47,14 @@ export interface RotationLoop {
   stop(): Promise<void>;
 }
 
-export function iamKeysFromAws(aws: AwsSettings): IamKeys {
+export function iamKeysFromAws(aws: AwsSettings, network?: Network): IamKeys {
   return createIamKeys({
     region: aws.region,
     iamEndpoint: aws.iam_endpoint,
     stsEndpoint: aws.sts_endpoint,
     maxAttempts: aws.max_attempts,
     httpTimeoutMs: aws.http_timeout_ms,
+    ...(network ? { network } : {}),
   });
 }
 
@@ -62,7 +66,7 @@ export function startRotationLoop(deps: RotationLoopDeps): RotationLoop {
     return { stop: async () => {} };
   }
   assertPersistentStore(deps.store);
-  const iam = deps.iam ?? iamKeysFromAws(deps.aws);
+  const iam = deps.iam ?? iamKeysFromAws(deps.aws, deps.network);
   const random = deps.random ?? Math.random;
   const holder = deps.holder ?? defaultHolder();
   const secrets: SecretCache = new Map();
@@ -88,6 +92,7 @@ export function startRotationLoop(deps: RotationLoopDeps): RotationLoop {
     holder,
     secrets,
     ...(deps.env ? { env: deps.env } : {}),
+    ...(deps.network ? { network: deps.network } : {}),
     ...(deps.now ? { now: deps.now } : {}),
     ...(deps.hooks ? { hooks: deps.hooks } : {}),
   };

@@ -10,6 +10,7 @@
 // - Pushes: the lease is renewed just before, and the push runs under a deadline before the lease
 //   expires (recorded in `lateWriteUntil` first); after it, the lease is checked again before the
 //   state moves forward. Late writes the fence could not stop are overwritten (plan.ts, lateWrites).
+import type { Network } from '../net/network.js';
 import type { IamKeys, AccessKeyInfo } from '../aws/iam.js';
 import type { AuditSink } from '../audit/types.js';
 import type { Logger } from '../log.js';
@@ -59,6 +60,7 @@ export interface RotationRuntime {
   logger: Logger;
   metrics: RotationMetrics;
   env: NodeJS.ProcessEnv;
+  network: Network | undefined;
   now: () => Date;
   sleep: (ms: number) => Promise<void>;
   secrets: SecretCache;
@@ -151,7 +153,7 @@ const answered = (err: unknown): boolean => err instanceof RotationError && err.
 export async function rotateUser(rt: RotationRuntime, user: ManagedUser, keeper: LeaseKeeper, opts: { force?: boolean; signal?: AbortSignal } = {}): Promise<UserResult> {
   const sinks = new Map<string, { sink: Sink; config: SinkConfig }>();
   for (const cfg of user.sinks) {
-    const sink = createSink(cfg, { env: rt.env, timeoutMs: rt.config.sink_timeout_ms });
+    const sink = createSink(cfg, { env: rt.env, timeoutMs: rt.config.sink_timeout_ms, network: rt.network });
     sinks.set(sink.id, { sink, config: cfg });
   }
   let force = opts.force ?? false;

@@ -1,6 +1,7 @@
 // One rotation run over the managed users: take the leader lock (a lease with a fencing token in
 // the store), rotate users with bounded concurrency, release. Also the read-only views: the dry-run
 // plan and the key inventory.
+import type { Network } from '../net/network.js';
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import type { Registry } from 'prom-client';
@@ -27,6 +28,8 @@ export interface RotationDeps {
   logger: Logger;
   registry: Registry;
   env?: NodeJS.ProcessEnv;
+  /** Egress proxy and CA bundles for the HTTP sinks; default: the environment's proxy, the system's CAs. */
+  network?: Network;
   now?: () => Date;
   sleep?: (ms: number) => Promise<void>;
   /** Lease holder id; default host:pid:random. */
@@ -66,6 +69,7 @@ function runtime(deps: RotationDeps): RotationRuntime {
     logger: deps.logger,
     metrics: rotationMetrics(deps.registry),
     env: deps.env ?? process.env,
+    network: deps.network,
     now: deps.now ?? (() => new Date()),
     sleep: deps.sleep ?? defaultSleep,
     secrets: deps.secrets ?? new Map(),
@@ -204,7 +208,7 @@ export async function planRotation(
     const sinkProblems: PlannedUser['sinkProblems'] = [];
     if (opts.checkSinks) {
       for (const cfg of user.sinks) {
-        const sink = createSink(cfg, { env: deps.env ?? process.env, timeoutMs: deps.config.sink_timeout_ms });
+        const sink = createSink(cfg, { env: deps.env ?? process.env, timeoutMs: deps.config.sink_timeout_ms, network: deps.network });
         await sink.preflight().catch((err: unknown) => sinkProblems.push({ sink: sink.id, code: errorCodeOf(err), message: safeMessage(err) }));
       }
     }

@@ -3,7 +3,7 @@
 // taken in that scope), update (404 when absent). Masked values must follow GitLab's rules: at
 // least 8 characters from the Base64 alphabet plus @ : . ~.
 import { randomBytes } from 'node:crypto';
-import { json, startStandIn, type StandIn } from './server.js';
+import { json, startStandIn, type ListenOptions, type StandIn } from './server.js';
 
 export interface GitlabVariable {
   key: string;
@@ -24,7 +24,7 @@ export interface GitlabApi extends StandIn {
 
 const MASKABLE = /^[A-Za-z0-9+/=@:.~]{8,}$/;
 
-export async function startGitlabApi(opts: { token?: string } = {}): Promise<GitlabApi> {
+export async function startGitlabApi(opts: { token?: string } & ListenOptions = {}): Promise<GitlabApi> {
   const token = opts.token ?? `glpat-${randomBytes(10).toString('hex')}`;
   const projects = new Map<string, GitlabVariable[]>();
   const vars = (p: string) => {
@@ -85,7 +85,7 @@ export async function startGitlabApi(opts: { token?: string } = {}): Promise<Git
       return json(200, v);
     }
     return json(405, { message: '405 Method Not Allowed' });
-  });
+  }, { ...(opts.tls ? { tls: opts.tls } : {}), ...(opts.host ? { host: opts.host } : {}) });
 
   return {
     ...standIn,

@@ -1,6 +1,8 @@
 // A minimal HTTP server for the CI API stand-ins: JSON bodies, a route table, request log, and
 // fault injection (answer N write requests with a status, e.g. 500) shared by every stand-in.
 import http from 'node:http';
+import https from 'node:https';
+import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 
 export interface ApiRequest {
@@ -36,12 +38,18 @@ export interface StandIn extends Faults {
   close(): Promise<void>;
 }
 
-export async function startStandIn(handler: Handler): Promise<StandIn> {
+/** Where a stand-in listens: `tls` serves HTTPS with a certificate from test/support/certs.ts; `host` another loopback address. */
+export interface ListenOptions {
+  tls?: { cert: string; key: string };
+  host?: string;
+}
+
+export async function startStandIn(handler: Handler, listen: ListenOptions = {}): Promise<StandIn> {
   let failCount = 0;
   let failAll = false;
   let failStatus = 500;
   const log: StandIn['log'] = [];
-  const server = http.createServer((req, res) => {
+  const listener: http.RequestListener = (req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
@@ -86,12 +94,14 @@ export async function startStandIn(handler: Handler): Promise<StandIn> {
         }
       })();
     });
-  });
+  };
+  const server = listen.tls ? https.createServer({ cert: readFileSync(listen.tls.cert), key: readFileSync(listen.tls.key) }, listener) : http.createServer(listener);
   server.keepAliveTimeout = 500;
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  const host = listen.host ?? '127.0.0.1';
+  await new Promise<void>((resolve) => server.listen(0, host, () => resolve()));
   const { port } = server.address() as AddressInfo;
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `${listen.tls ? 'https' : 'http'}://${host}:${port}`,
     log,
     failWrites(count, status = 500) {
       failCount = count;

@@ -18,7 +18,7 @@ export function createCircleciSink(cfg: CircleciSinkConfig, ctx: SinkContext, id
   });
 
   const setVar = async (name: string, value: string, fence: PushFence) => {
-    const res = await fencedFetch(id, `set ${name}`, `${base}/envvar`, { method: 'POST', headers: headers(), body: JSON.stringify({ name, value }) }, ctx.timeoutMs, fence);
+    const res = await fencedFetch(id, `set ${name}`, `${base}/envvar`, { method: 'POST', headers: headers(), body: JSON.stringify({ name, value }) }, ctx, fence);
     await res.body?.cancel();
     if (res.status !== 201 && res.status !== 200) throw httpError(id, `set ${name}`, res.status);
   };
@@ -27,7 +27,7 @@ export function createCircleciSink(cfg: CircleciSinkConfig, ctx: SinkContext, id
     id,
     type: 'circleci',
     async preflight(signal) {
-      const res = await fencedFetch(id, 'list envvars', `${base}/envvar`, { headers: headers() }, ctx.timeoutMs, signal ? { signal } : {});
+      const res = await fencedFetch(id, 'list envvars', `${base}/envvar`, { headers: headers() }, ctx, signal ? { signal } : {});
       await res.body?.cancel();
       if (!res.ok) throw httpError(id, 'list envvars', res.status);
     },

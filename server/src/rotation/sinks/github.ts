@@ -30,7 +30,7 @@ export function createGithubSink(cfg: GithubSinkConfig, ctx: SinkContext, id = g
       baseUrl: cfg.base_url.replace(/\/+$/, ''),
       userAgent: 'credbroker-rotation',
       log: silentLog,
-      request: { fetch: (url: string, init: RequestInit) => fencedFetch(id, `${init.method ?? 'GET'} ${new URL(url).pathname}`, url, init, ctx.timeoutMs, fence) },
+      request: { fetch: (url: string, init: RequestInit) => fencedFetch(id, `${init.method ?? 'GET'} ${new URL(url).pathname}`, url, init, ctx, fence) },
     });
 
   const wrap = async <T>(what: string, fn: () => Promise<T>): Promise<T> => {

@@ -23,11 +23,11 @@ export function createGitlabSink(cfg: GitlabSinkConfig, ctx: SinkContext, id = g
     const what = `set variable ${name}`;
     const options = { masked: true, protected: cfg.protected, environment_scope: cfg.environment_scope, raw: true };
     const scope = `filter[environment_scope]=${encodeURIComponent(cfg.environment_scope)}`;
-    const res = await fencedFetch(id, what, `${variables}/${encodeURIComponent(name)}?${scope}`, { method: 'PUT', headers: headers(), body: JSON.stringify({ value, ...options }) }, ctx.timeoutMs, fence);
+    const res = await fencedFetch(id, what, `${variables}/${encodeURIComponent(name)}?${scope}`, { method: 'PUT', headers: headers(), body: JSON.stringify({ value, ...options }) }, ctx, fence);
     await res.body?.cancel();
     if (res.ok) return;
     if (res.status !== 404) throw httpError(id, what, res.status);
-    const created = await fencedFetch(id, what, variables, { method: 'POST', headers: headers(), body: JSON.stringify({ key: name, value, ...options }) }, ctx.timeoutMs, fence);
+    const created = await fencedFetch(id, what, variables, { method: 'POST', headers: headers(), body: JSON.stringify({ key: name, value, ...options }) }, ctx, fence);
     await created.body?.cancel();
     if (!created.ok) throw httpError(id, what, created.status);
   };
@@ -36,7 +36,7 @@ export function createGitlabSink(cfg: GitlabSinkConfig, ctx: SinkContext, id = g
     id,
     type: 'gitlab',
     async preflight(signal) {
-      const res = await fencedFetch(id, 'list variables', `${variables}?per_page=1`, { headers: headers() }, ctx.timeoutMs, signal ? { signal } : {});
+      const res = await fencedFetch(id, 'list variables', `${variables}?per_page=1`, { headers: headers() }, ctx, signal ? { signal } : {});
       await res.body?.cancel();
       if (!res.ok) throw httpError(id, 'list variables', res.status);
     },

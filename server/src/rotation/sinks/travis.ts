@@ -27,7 +27,7 @@ export function createTravisSink(cfg: TravisSinkConfig, ctx: SinkContext, id = t
   });
 
   const list = async (fence: PushFence): Promise<TravisEnvVar[]> => {
-    const res = await fencedFetch(id, 'list env vars', `${repoUrl}/env_vars`, { headers: headers() }, ctx.timeoutMs, fence);
+    const res = await fencedFetch(id, 'list env vars', `${repoUrl}/env_vars`, { headers: headers() }, ctx, fence);
     if (!res.ok) {
       await res.body?.cancel();
       throw httpError(id, 'list env vars', res.status);
@@ -46,7 +46,7 @@ export function createTravisSink(cfg: TravisSinkConfig, ctx: SinkContext, id = t
           `update ${name}`,
           `${repoUrl}/env_var/${encodeURIComponent(found.id)}`,
           { method: 'PATCH', headers: headers(), body: JSON.stringify({ 'env_var.value': value, 'env_var.public': false }) },
-          ctx.timeoutMs,
+          ctx,
           fence,
         )
       : await fencedFetch(
@@ -58,7 +58,7 @@ export function createTravisSink(cfg: TravisSinkConfig, ctx: SinkContext, id = t
             headers: headers(),
             body: JSON.stringify({ 'env_var.name': name, 'env_var.value': value, 'env_var.public': false, 'env_var.branch': branch }),
           },
-          ctx.timeoutMs,
+          ctx,
           fence,
         );
     await res.body?.cancel();

@@ -2,6 +2,7 @@
 // preflight checks what can be checked without writing (token present, target reachable) so that
 // a misconfigured sink fails before a key is created.
 import type { NewAccessKey } from '../secret.js';
+import type { Network } from '../../net/network.js';
 
 /**
  * What bounds one push. `deadline` (epoch ms, this host's clock) lies before the rotation lease
@@ -27,4 +28,6 @@ export interface SinkContext {
   env: NodeJS.ProcessEnv;
   /** Per-request timeout for HTTP sinks. */
   timeoutMs: number;
+  /** Egress proxy and CA bundles for HTTP sinks; default: the environment's proxy, the system's CAs. */
+  network?: Network | undefined;
 }
