@@ -291,6 +291,7 @@ export function createBroker(initial: Config, opts: BrokerOptions = {}): Broker 
         console: {
           devLogin: false,
           adminHost: host,
+          fetch: network.fetch,
           issuerKeys: () => [...verifier.caches].map(([id, cache]) => keyFreshness.status(id, cache.loaded)),
           stsCircuitOpen: (account) => sts instanceof GuardedIssuer && sts.isOpen(account),
           ...opts.console,

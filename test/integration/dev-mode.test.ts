@@ -143,4 +143,25 @@ describe('npm start (dev mode)', () => {
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/refusing --host 0\.0\.0\.0: dev mode binds to loopback only/);
   });
+
+  it('says the port is taken and exits, without starting the issuer or moto', async () => {
+    const blocker = net.createServer();
+    await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', () => r()));
+    const taken = (blocker.address() as net.AddressInfo).port;
+    try {
+      const dir = mkdtempSync(path.join(tmpdir(), 'credbroker-dev-'));
+      dirs.push(dir);
+      const r = spawnSync(process.execPath, ['--import', 'tsx', 'server/src/cli.ts', 'dev', '--port', String(taken), '--dir', dir], {
+        cwd: root,
+        encoding: 'utf8',
+        timeout: 30_000,
+        env: { ...process.env, CREDBROKER_VENV: venvDir },
+      });
+      expect(r.status).toBe(1);
+      expect(r.stderr).toContain(`credbroker dev │ port ${taken} on 127.0.0.1 is in use`);
+      expect(r.stderr).not.toMatch(/STS\/IAM http/);
+    } finally {
+      blocker.close();
+    }
+  });
 });

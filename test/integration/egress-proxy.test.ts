@@ -18,6 +18,9 @@ import { rotationConfigSchema, type SinkConfig } from '../../server/src/rotation
 import { SecretValue } from '../../server/src/rotation/secret.js';
 import { createNetwork } from '../../server/src/net/network.js';
 import { parseConfig } from '../../server/src/config/load.js';
+import { freePort } from '../support/moto.js';
+import { startIdp } from '../console/idp.js';
+import { Agent } from '../console/agent.js';
 
 const cleanup: Array<() => Promise<unknown>> = [];
 let moto: Moto;
@@ -145,6 +148,37 @@ describe.skipIf(skip)(`the broker behind an egress proxy${forwardProxyMissing ? 
     cleanup.push(() => tb.close());
     expect((await requestCredentials(tb.url, await issuer.sign(claims()))).status).toBe(200);
     tunnelled(proxy, issuer.url);
+  });
+});
+
+describe.skipIf(skip)('the console behind an egress proxy', () => {
+  it("reaches the identity provider (discovery, token, keys) through the proxy, and a person signs in", async () => {
+    const adminPort = await freePort();
+    const consoleUrl = `http://127.0.0.1:${adminPort}`;
+    const [issuer, idp] = await Promise.all([startIssuer(), startIdp(`${consoleUrl}/console/auth/callback`)]);
+    cleanup.push(() => issuer.close(), () => idp.close());
+    process.env.CREDBROKER_EGRESS_CONSOLE_SECRET = idp.clientSecret;
+    const tb = await startTestBroker({
+      moto,
+      issuer,
+      config: {
+        network: { proxy: proxy.url },
+        admin: { enabled: true, port: adminPort, tokens: [] },
+        console: {
+          url: consoleUrl,
+          sso: { issuer: idp.issuer, client_id: idp.clientId, client_secret_env: 'CREDBROKER_EGRESS_CONSOLE_SECRET', scopes: ['openid', 'email', 'profile', 'groups'], allow_insecure_http: true },
+          viewers: { groups: ['security-viewers'] },
+          operators: { groups: ['security-operators'] },
+        },
+      },
+    });
+    cleanup.push(() => tb.close());
+    await tb.broker.listenAdmin(adminPort, '127.0.0.1');
+    const r = await new Agent().ssoSignIn(consoleUrl, 'bob');
+    expect(r.status, r.text).toBe(200);
+    // The browser went to the IdP directly; the broker's own calls (discovery, then token and JWKS
+    // over the same kept-alive tunnel) went through the proxy.
+    tunnelled(proxy, idp.issuer);
   });
 });
 

@@ -85,13 +85,20 @@ roles:
 `;
 }
 
-/** Whether nothing listens on host:port yet. */
-function portFree(host: string, port: number): Promise<boolean> {
+/**
+ * Holds host:port (0: any free port) until released, so that the dev issuer and moto, which take
+ * free ports while dev mode starts, can never land on the broker's or the console's port. Resolves
+ * undefined when the port is taken.
+ */
+function holdPort(host: string, port: number): Promise<{ port: number; release(): Promise<void> } | undefined> {
   return new Promise((resolve) => {
     const srv = net.createServer();
     srv.unref();
-    srv.once('error', () => resolve(false));
-    srv.listen(port, host, () => srv.close(() => resolve(true)));
+    srv.once('error', () => resolve(undefined));
+    srv.listen(port, host, () => {
+      const addr = srv.address() as net.AddressInfo;
+      resolve({ port: addr.port, release: () => new Promise<void>((done) => srv.close(() => done())) });
+    });
   });
 }
 
@@ -144,9 +151,20 @@ export async function main(argv: string[]): Promise<number> {
   const watchdog = stopWithParent();
   let issuer: DevIssuer | undefined;
   let moto: DevMoto | undefined;
+  const held: { release(): Promise<void> }[] = [];
   try {
+    const brokerHold = await holdPort(bindHost, requestedPort);
+    if (brokerHold === undefined) {
+      say(`port ${requestedPort} on ${bindHost} is in use: stop what holds it, or pass --port N (0: any free port)`);
+      return 1;
+    }
+    held.push(brokerHold);
+    const port = brokerHold.port;
+    const adminHold = (port < 65_535 ? await holdPort(bindHost, port + 1) : undefined) ?? (await holdPort(bindHost, 0));
+    if (adminHold === undefined) throw new Error('no free loopback port for the console');
+    held.push(adminHold);
+    const adminPort = adminHold.port;
     issuer = await startDevIssuer(bindHost);
-    const port = requestedPort === 0 ? await freeLoopbackPort(bindHost) : requestedPort;
     const brokerUrl = `http://${bindHost.includes(':') ? `[${bindHost}]` : bindHost}:${port}`;
     let stsEndpoint: string;
     try {
@@ -163,13 +181,13 @@ export async function main(argv: string[]): Promise<number> {
     const keyFile = path.join(dir, 'audit-hmac.key');
     // Kept across starts: the chain in the dev store stays verifiable.
     if (!existsSync(keyFile)) writeFileSync(keyFile, randomBytes(48).toString('base64'), { mode: 0o600 });
-    const adminPort = port < 65_535 && (await portFree(bindHost, port + 1)) ? port + 1 : await freeLoopbackPort(bindHost);
     const adminTokenSha256 = createHash('sha256').update(randomBytes(32)).digest('hex');
     writeFileSync(configFile, devConfigYaml({ host: bindHost, port, adminPort, adminTokenSha256, issuerUrl: issuer.url, brokerUrl, stsEndpoint, dir }), { mode: 0o600 });
     say(`issuer ${issuer.url} · STS/IAM ${moto ? stsEndpoint : '(none)'} · config ${configFile}`);
     printLoop({ root, brokerUrl, issuer, stsEndpoint, haveMoto: moto !== undefined });
 
     const serve = await import('./serve.js');
+    for (const h of held.splice(0)) await h.release();
     return await serve.main(['--config', configFile], {
       devLogin: true,
       onListening: ({ adminUrl }) => {
@@ -177,6 +195,7 @@ export async function main(argv: string[]): Promise<number> {
       },
     });
   } finally {
+    for (const h of held) await h.release();
     clearInterval(watchdog);
     await moto?.stop();
     await issuer?.close();

@@ -43,6 +43,8 @@ export interface ConsoleDeps {
   keys?: ConsoleKeys | undefined;
   /** The config file the broker runs from, for the policy change review. */
   configFile?: string | undefined;
+  /** The broker's outbound fetch (egress proxy, CA bundles), for the identity provider. */
+  fetch?: typeof fetch;
   /** Injectable for tests; default openid-client against console.sso. */
   sso?: (s: SsoSettings) => SsoClient;
   assets?: ConsoleAssets;
@@ -77,7 +79,7 @@ export const h =
 export function createConsole(deps: ConsoleDeps): express.Router {
   const router = express.Router();
   const sessions = new SessionStore(() => deps.now().getTime());
-  const sso = deps.sso ?? ssoClients();
+  const sso = deps.sso ?? ssoClients(process.env, deps.fetch);
   const assets = deps.assets ?? loadAssets();
   if (!assets.script || !assets.style) deps.logger.warn({ component: 'console' }, 'console assets are not built (dist/console): pages work without charts and styles; run npm run build');
   const chain = new ChainWatch(deps.verifyChain, deps.now);

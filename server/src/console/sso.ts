@@ -30,17 +30,28 @@ function clientSecret(s: SsoSettings, env: NodeJS.ProcessEnv): string {
   return v.trim();
 }
 
-/** One client per SSO setting: rebuilt when a reload changes console.sso. */
-export function ssoClients(env: NodeJS.ProcessEnv = process.env): (settings: SsoSettings) => SsoClient {
+/**
+ * One client per SSO setting: rebuilt when a reload changes console.sso. `fetch` is the broker's
+ * outbound network (egress proxy, CA bundles), so the identity provider is reached like every other
+ * outside service.
+ */
+export function ssoClients(env: NodeJS.ProcessEnv = process.env, fetchImpl?: typeof fetch): (settings: SsoSettings) => SsoClient {
   let cached: { key: string; client: Promise<oidc.Configuration> } | undefined;
   const configuration = (s: SsoSettings): Promise<oidc.Configuration> => {
     const key = JSON.stringify(s);
     if (cached?.key !== key) {
       const secret = clientSecret(s, env);
-      const client = oidc.discovery(new URL(s.issuer), s.client_id, { client_secret: secret }, oidc.ClientSecretBasic(secret), {
-        timeout: 10,
-        ...(s.allow_insecure_http ? { execute: [oidc.allowInsecureRequests] } : {}),
-      });
+      const client = oidc
+        .discovery(new URL(s.issuer), s.client_id, { client_secret: secret }, oidc.ClientSecretBasic(secret), {
+          timeout: 10,
+          ...(s.allow_insecure_http ? { execute: [oidc.allowInsecureRequests] } : {}),
+          ...(fetchImpl ? { [oidc.customFetch]: fetchImpl as oidc.CustomFetch } : {}),
+        })
+        .then((config) => {
+          // Token and userinfo requests after discovery go the same way.
+          if (fetchImpl) config[oidc.customFetch] = fetchImpl as oidc.CustomFetch;
+          return config;
+        });
       // A failed discovery is retried at the next sign-in, not cached.
       client.catch(() => {
         if (cached?.key === key) cached = undefined;
