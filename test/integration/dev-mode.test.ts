@@ -79,7 +79,7 @@ describe('npm start (dev mode)', () => {
       const identity = JSON.parse(shell.stdout) as { Arn: string; Account: string };
       expect(identity.Arn).toMatch(/^arn:aws:sts::123456789012:assumed-role\/deploy\/gh-100000002-\d+-1$/);
       // The exchange is in the dev audit trail (the keyed chain in the dev store).
-      const audit = spawnSync(process.execPath, ['--import', 'tsx', 'server/src/cli.ts', 'audit', '--config', path.join(run.dir, 'credbroker-dev.yaml'), '--decision', 'allow'], {
+      const audit = spawnSync(process.execPath, ['--import', 'tsx', 'server/src/cli.ts', 'audit', '--config', path.join(run.dir, 'credbroker-dev.yaml'), '--decision', 'allow', '--json'], {
         cwd: root,
         encoding: 'utf8',
         timeout: 30_000,
