@@ -20,7 +20,7 @@ var EXIT = Object.freeze({
   DENIED: 5,
   // broker answered 403 (policy denied, revoked) or STS refused the role (502 ERR_STS_ACCESS_DENIED)
   UNAVAILABLE: 6,
-  // broker unreachable, timed out, 429/5xx after all retries, or a malformed answer
+  // broker unreachable, timed out, 429/5xx after all retries, a malformed answer, or 500 ERR_STS_CREDENTIALS (not retried)
   REJECTED: 7,
   // broker rejected the request itself (400, 413, 415, other 4xx, 502 ERR_STS_REJECTED, redirects)
   OUTPUT: 8
@@ -878,7 +878,7 @@ function brokerError(res) {
   const message = typeof e.message === "string" ? clean(e.message, 200) : void 0;
   return { code, requestId, message, status: res.status };
 }
-var NON_TRANSIENT_5XX = /* @__PURE__ */ new Set(["ERR_STS_ACCESS_DENIED", "ERR_STS_REJECTED"]);
+var NON_TRANSIENT_5XX = /* @__PURE__ */ new Set(["ERR_STS_ACCESS_DENIED", "ERR_STS_REJECTED", "ERR_STS_CREDENTIALS"]);
 async function exchange(opts, source, hooks = {}) {
   let token = await source.get();
   debug(`OIDC token obtained from ${source.name}`);
@@ -904,7 +904,7 @@ async function exchange(opts, source, hooks = {}) {
   };
   const retryable = (status, res) => {
     if (!isRetryableStatus(status)) return false;
-    if (status === 502 && NON_TRANSIENT_5XX.has(brokerError(res).code ?? "")) return false;
+    if ((status === 500 || status === 502) && NON_TRANSIENT_5XX.has(brokerError(res).code ?? "")) return false;
     return true;
   };
   const onRetry = async (last) => {
@@ -950,6 +950,7 @@ async function exchange(opts, source, hooks = {}) {
     }
     if (res.status === 403) throw new ClientError(EXIT.DENIED, `access denied by the broker${detail}`, meta);
     if (res.status === 502 && be.code === "ERR_STS_ACCESS_DENIED") throw new ClientError(EXIT.DENIED, `AWS STS refused to assume the role${detail}`, meta);
+    if (res.status === 500 && be.code === "ERR_STS_CREDENTIALS") throw new ClientError(EXIT.UNAVAILABLE, `the broker cannot issue credentials, and retrying will not help${detail}`, meta);
     if (res.status >= 300 && res.status < 400) {
       throw new ClientError(EXIT.REJECTED, `the broker answered a redirect; check --url`, meta);
     }

@@ -469,6 +469,9 @@ while :; do
       [ "$code" = ERR_STS_ACCESS_DENIED ] && die 5 "AWS STS refused to assume the role$detail ($meta)"
       [ "$code" = ERR_STS_REJECTED ] && die 7 "the broker rejected the request$detail ($meta)"
       why="HTTP 502" ;;
+    0:500)
+      [ "$code" = ERR_STS_CREDENTIALS ] && die 6 "the broker cannot issue credentials, and retrying will not help$detail ($meta)"
+      why="HTTP 500"; retry_after=$(header_val retry-after "$tmp/hdr" | tr -cd 0-9) ;;
     0:503) spent=0; why="HTTP 503"; retry_after=$(header_val retry-after "$tmp/hdr" | tr -cd 0-9) ;;
     0:429 | 0:408 | 0:5??) why="HTTP $http_code"; retry_after=$(header_val retry-after "$tmp/hdr" | tr -cd 0-9) ;;
     0:3??) die 7 "the broker answered a redirect; check --url ($meta)" ;;

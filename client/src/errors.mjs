@@ -12,7 +12,7 @@ export const EXIT = Object.freeze({
   TOKEN: 3, // could not obtain the job's OIDC token (provider not detected, endpoint failed, …)
   TOKEN_REJECTED: 4, // token missing/invalid/expired/replayed (broker 401), or already exchanged by this job
   DENIED: 5, // broker answered 403 (policy denied, revoked) or STS refused the role (502 ERR_STS_ACCESS_DENIED)
-  UNAVAILABLE: 6, // broker unreachable, timed out, 429/5xx after all retries, or a malformed answer
+  UNAVAILABLE: 6, // broker unreachable, timed out, 429/5xx after all retries, a malformed answer, or 500 ERR_STS_CREDENTIALS (not retried)
   REJECTED: 7, // broker rejected the request itself (400, 413, 415, other 4xx, 502 ERR_STS_REJECTED, redirects)
   OUTPUT: 8, // could not write the output file
 });

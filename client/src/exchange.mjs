@@ -45,7 +45,8 @@ function brokerError(res) {
   return { code, requestId, message, status: res.status };
 }
 
-const NON_TRANSIENT_5XX = new Set(['ERR_STS_ACCESS_DENIED', 'ERR_STS_REJECTED']);
+/** 5xx answers that no retry can change: STS refused the role or the request, or the broker has no AWS credentials. */
+const NON_TRANSIENT_5XX = new Set(['ERR_STS_ACCESS_DENIED', 'ERR_STS_REJECTED', 'ERR_STS_CREDENTIALS']);
 
 /**
  * POSTs the token to the broker; retries transient failures; fetches a fresh token where allowed.
@@ -82,7 +83,7 @@ export async function exchange(opts, source, hooks = {}) {
 
   const retryable = (status, res) => {
     if (!isRetryableStatus(status)) return false;
-    if (status === 502 && NON_TRANSIENT_5XX.has(brokerError(res).code ?? '')) return false;
+    if ((status === 500 || status === 502) && NON_TRANSIENT_5XX.has(brokerError(res).code ?? '')) return false;
     return true;
   };
   const onRetry = async (last) => {
@@ -131,6 +132,7 @@ export async function exchange(opts, source, hooks = {}) {
     }
     if (res.status === 403) throw new ClientError(EXIT.DENIED, `access denied by the broker${detail}`, meta);
     if (res.status === 502 && be.code === 'ERR_STS_ACCESS_DENIED') throw new ClientError(EXIT.DENIED, `AWS STS refused to assume the role${detail}`, meta);
+    if (res.status === 500 && be.code === 'ERR_STS_CREDENTIALS') throw new ClientError(EXIT.UNAVAILABLE, `the broker cannot issue credentials, and retrying will not help${detail}`, meta);
     if (res.status >= 300 && res.status < 400) {
       throw new ClientError(EXIT.REJECTED, `the broker answered a redirect; check --url`, meta);
     }

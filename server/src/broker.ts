@@ -25,6 +25,9 @@ import { startListener, type Listener } from './http/listener.js';
 import { createNetwork, type Network } from './net/network.js';
 
 /** At shutdown, connections still open this long after server.request_timeout_ms are cut. */
+export const NO_AWS_CREDENTIALS_WARNING =
+  'the broker has no AWS credentials of its own: every exchange will fail with 500 ERR_STS_CREDENTIALS until it has some (environment variables, a profile, a web identity, the ECS task role or the EC2 instance profile)';
+
 export const DRAIN_MARGIN_MS = 2000;
 import type { Keyring } from './core/audit-chain.js';
 import { loadAuditKeyring } from './audit/keys.js';
@@ -255,6 +258,10 @@ export function createBroker(initial: Config, opts: BrokerOptions = {}): Broker 
         }, 60_000);
         purgeTimer.unref();
       }
+      // Not awaited: on EC2 the provider chain may take seconds to give up, and a start must not wait.
+      void rawSts.credentialProblem?.().then((problem) => {
+        if (problem !== undefined) logger.warn({ error: problem }, NO_AWS_CREDENTIALS_WARNING);
+      });
       const r = readiness();
       if (!r.ready) logger.warn({ issuers: r.issuers, issuer_errors: r.issuer_errors }, 'not all issuer keys loaded yet; /readyz reports 503 until they are');
     },

@@ -1,7 +1,7 @@
 // Issuer keys over real HTTP: rotation, outages, the unknown-kid single flight, and the checks
 // on what the issuer serves (discovery issuer must match, size caps).
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startMoto, type Moto } from '../support/moto.js';
+import { freePort, startMoto, type Moto } from '../support/moto.js';
 import { startIssuer, type TestIssuer } from '../support/oidc-issuer.js';
 import { startTestBroker, requestCredentials, TEST_AUDIENCE, type TestBroker } from '../support/broker.js';
 import { providerClaims } from '../support/fixtures.js';
@@ -63,6 +63,26 @@ describe('issuer keys', () => {
     const results = await Promise.all(tokens.map((t) => requestCredentials(tb.url, t)));
     expect(results.every((r) => r.status === 401 && r.body.error.code === 'ERR_TOKEN_INVALID')).toBe(true);
     expect(issuer.jwksFetches - fetches).toBe(1);
+  });
+
+  it("names the cause when an issuer cannot be reached: a refused connection, a host that does not resolve", async () => {
+    const closed = `http://127.0.0.1:${await freePort()}`;
+    // RFC 6761: ".invalid" never resolves, on any resolver, online or not.
+    const nowhere = 'http://issuer.credbroker.invalid';
+    const live = await startIssuer();
+    cleanup.push(() => live.close());
+    const tb = await startTestBroker({
+      moto,
+      issuer: { refused: { ...live, url: closed }, unresolved: { ...live, url: nowhere } },
+      roles: { deploy: { arn: 'arn:aws:iam::123456789012:role/credbroker/deploy', allow: [{ issuer: 'refused', claims: { repository_id: '1' } }] } },
+      config: { server: { readiness_wait_ms: 500 } },
+    });
+    cleanup.push(() => tb.close());
+    const body = (await (await fetch(`${tb.url}/readyz`)).json()) as { issuer_errors: Record<string, string> };
+    expect(body.issuer_errors.refused).toBe(`GET ${closed}/.well-known/openid-configuration: connection refused (127.0.0.1:${new URL(closed).port}, ECONNREFUSED)`);
+    expect(body.issuer_errors.unresolved).toMatch(/^GET http:\/\/issuer\.credbroker\.invalid\/\.well-known\/openid-configuration: cannot resolve the host( \(temporary DNS failure\))? \(issuer\.credbroker\.invalid:80, (ENOTFOUND|EAI_AGAIN)\)$/);
+    // The log says the same, for the operator.
+    expect(tb.logs.some((l) => l.includes('ECONNREFUSED') && l.includes('issuer key refresh failed'))).toBe(true);
   });
 
   it('is not ready while an issuer is down at start, answers 503 ERR_NOT_READY, and recovers on the next request', async () => {

@@ -105,6 +105,23 @@ describe('STS failures', () => {
     },
   );
 
+  it.each(['InvalidClientTokenId', 'SignatureDoesNotMatch', 'ExpiredToken'])(
+    "answers 500 ERR_STS_CREDENTIALS when STS refuses the broker's own credentials (%s): one STS call, no retry, token spent",
+    async (code) => {
+      sts.script = [{ kind: 'error', status: 403, code }, { kind: 'ok' }];
+      const t = await token();
+      const res = await requestCredentials(tb.url, t);
+      expect([res.status, res.body.error.code]).toEqual([500, 'ERR_STS_CREDENTIALS']);
+      expect(res.headers.get('retry-after')).toBeNull();
+      expect(res.text).not.toContain('SecretAccessKey');
+      expect(sts.requests.length).toBe(1);
+      const record = tb.audit.find((r) => r.request_id === res.body.error.request_id)!;
+      expect(record).toMatchObject({ decision: 'error', code: 'ERR_STS_CREDENTIALS' });
+      expect((record.detail as { sts_error: string }).sts_error).toMatch(new RegExp(`^${code}`));
+      expect((await requestCredentials(tb.url, t)).body.error.code).toBe('ERR_TOKEN_REPLAYED');
+    },
+  );
+
   it('never hands out partial credentials', async () => {
     sts.script = [{ kind: 'partial' }];
     const res = await requestCredentials(tb.url, await token());

@@ -72,10 +72,19 @@ describe('AssumeRole signed by the lean Query client, checked by moto', () => {
     }
   });
 
-  it('is refused with a wrong secret (the signature does not match): 502 ERR_STS_REJECTED, not retried', async () => {
+  it('is refused with a wrong secret (the signature does not match): 500 ERR_STS_CREDENTIALS, not retried', async () => {
     const sts = new StsCredentialIssuer({ defaultRegion: 'us-east-1', endpoint: moto.endpoint, maxAttempts: 3, httpTimeoutMs: 5000, credentials: { ...brokerKey, secretAccessKey: `${brokerKey.secretAccessKey}x` } });
     try {
-      await expect(sts.assumeRole(request())).rejects.toMatchObject({ code: 'ERR_STS_REJECTED', detail: { sts_error: 'SignatureDoesNotMatch', http_status: 403 } });
+      await expect(sts.assumeRole(request())).rejects.toMatchObject({ code: 'ERR_STS_CREDENTIALS', status: 500, detail: { sts_error: 'SignatureDoesNotMatch', http_status: 403 } });
+    } finally {
+      sts.destroy();
+    }
+  });
+
+  it('is refused with an access key AWS does not know: 500 ERR_STS_CREDENTIALS', async () => {
+    const sts = new StsCredentialIssuer({ defaultRegion: 'us-east-1', endpoint: moto.endpoint, maxAttempts: 3, httpTimeoutMs: 5000, credentials: { accessKeyId: 'AKIAUNKNOWNBROKERKEY', secretAccessKey: brokerKey.secretAccessKey } });
+    try {
+      await expect(sts.assumeRole(request())).rejects.toMatchObject({ code: 'ERR_STS_CREDENTIALS', detail: { sts_error: 'InvalidClientTokenId', http_status: 403 } });
     } finally {
       sts.destroy();
     }

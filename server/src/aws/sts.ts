@@ -31,6 +31,8 @@ export interface CredentialIssuer {
   assumeRole(req: AssumeRoleRequest, signal?: AbortSignal): Promise<IssuedCredentials>;
   /** Whether the broker's own credentials are temporary (AssumeRole is then role chaining). */
   runsOnTemporaryCredentials(): Promise<boolean>;
+  /** Why the broker has no AWS credentials of its own (checked at start), or undefined. */
+  credentialProblem?(): Promise<string | undefined>;
 }
 
 export interface StsOptions {
@@ -54,8 +56,20 @@ const NON_RETRYABLE = new Set([
   'PackedPolicyTooLarge',
   'PackedPolicyTooLargeException',
   'RegionDisabledException',
-  'ExpiredTokenException',
   'InvalidParameterValue',
+]);
+
+/**
+ * The broker's own credentials are missing or no longer valid: no retry can help, and nothing the
+ * caller can change either. Permanent until the operators fix the broker (ERR_STS_CREDENTIALS).
+ */
+const OWN_CREDENTIALS = new Set([
+  'CredentialsProviderError', // the SDK's provider chain found none (no env, profile, task or instance role)
+  'InvalidClientTokenId', // the access key does not exist (deleted, or from another partition)
+  'UnrecognizedClientException',
+  'SignatureDoesNotMatch', // the secret key does not belong to the access key
+  'ExpiredToken', // the broker's own session expired and was not refreshed
+  'ExpiredTokenException',
 ]);
 
 const THROTTLING = new Set(['Throttling', 'ThrottlingException', 'RequestLimitExceeded', 'TooManyRequestsException', 'SlowDown']);
@@ -67,6 +81,7 @@ export function mapStsError(err: unknown, roleArn: string, endpoint?: URL): Brok
   // No HTTP answer: say what failed on the way (TLS reason, proxy, DNS) and to which host.
   const onTheWay = status === undefined && endpoint !== undefined ? describeNetworkError(err, endpoint) : undefined;
   const detail = { sts_error: name, http_status: status, role_arn: roleArn, error: onTheWay ?? e?.message?.slice(0, 500) };
+  if (OWN_CREDENTIALS.has(name)) return new BrokerError('ERR_STS_CREDENTIALS', { detail, cause: err });
   if (name === 'AccessDenied' || name === 'AccessDeniedException') return new BrokerError('ERR_STS_ACCESS_DENIED', { detail, cause: err });
   if (THROTTLING.has(name) || status === 429) return new BrokerError('ERR_STS_THROTTLED', { detail, retryAfter: 2, cause: err });
   if (NON_RETRYABLE.has(name) || (status !== undefined && status >= 400 && status < 500)) {
@@ -197,8 +212,25 @@ export class StsCredentialIssuer implements CredentialIssuer {
       const provider = (await this.client(undefined)).config.credentials;
       const creds = await provider();
       return Boolean(creds.sessionToken);
-    })().catch(() => false);
+    })().catch(() => {
+      this.temporary = undefined; // no credentials yet: asked again once they may have appeared
+      return false;
+    });
     return this.temporary;
+  }
+
+  /**
+   * Why the broker has no AWS credentials of its own, or undefined when the SDK's provider chain
+   * (environment, profile, web identity, ECS task role, EC2 instance profile) finds some. Only the
+   * provider's words are returned, never a credential.
+   */
+  async credentialProblem(): Promise<string | undefined> {
+    try {
+      const creds = await (await this.client(undefined)).config.credentials();
+      return creds.accessKeyId && creds.secretAccessKey ? undefined : 'the credential provider returned an incomplete key';
+    } catch (err) {
+      return (err as Error)?.message?.slice(0, 300) ?? String(err);
+    }
   }
 
   async callerIdentity(): Promise<string | undefined> {
