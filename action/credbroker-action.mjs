@@ -183,7 +183,7 @@ async function openTunnel(proxy, host, port) {
   const proxyHost = proxy.url.hostname.replace(/^\[|\]$/g, "");
   let socket;
   if (proxy.url.protocol === "https:") {
-    const tls = await import("node:tls");
+    const tls = process.getBuiltinModule("node:tls");
     socket = tls.connect({ host: proxyHost, port: proxyPort, ...net.isIP(proxyHost) ? {} : { servername: proxyHost }, ALPNProtocols: ["http/1.1"] });
   } else {
     socket = net.connect({ host: proxyHost, port: proxyPort });
@@ -459,8 +459,11 @@ function parseOptions(argv, env) {
 import fs from "node:fs";
 
 // client/src/transport.mjs
-import http from "node:http";
 import net2 from "node:net";
+var http = (
+  /** @type {typeof import('node:http')} */
+  process.getBuiltinModule("node:http")
+);
 var MAX_BODY = 256 * 1024;
 var NetworkError = class extends Error {
   /**
@@ -493,7 +496,7 @@ async function tunnelTo(url, proxy, ca) {
     throw e;
   }
   if (url.protocol !== "https:") return socket;
-  const tls = await import("node:tls");
+  const tls = process.getBuiltinModule("node:tls");
   return tls.connect({ socket, ...net2.isIP(host) ? {} : { servername: host }, ...ca ? { ca } : {}, ALPNProtocols: ["http/1.1"] });
 }
 function connectOptions(url) {
@@ -539,7 +542,7 @@ function classify(e) {
 }
 async function httpRequest(url, { method = "GET", headers = {}, body, timeoutMs }) {
   const u = new URL(url);
-  const mod = u.protocol === "https:" ? await import("node:https") : http;
+  const mod = u.protocol === "https:" ? process.getBuiltinModule("node:https") : http;
   const allHeaders = { "user-agent": `${PROG}/${VERSION} node/${process.versions.node}`, ...headers };
   if (body !== void 0) allHeaders["content-length"] = String(Buffer.byteLength(body));
   return new Promise((resolve, reject) => {

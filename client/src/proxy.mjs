@@ -169,7 +169,7 @@ export async function openTunnel(proxy, host, port) {
   /** @type {import('node:net').Socket} */
   let socket;
   if (proxy.url.protocol === 'https:') {
-    const tls = await import('node:tls');
+    const tls = process.getBuiltinModule('node:tls');
     socket = tls.connect({ host: proxyHost, port: proxyPort, ...(net.isIP(proxyHost) ? {} : { servername: proxyHost }), ALPNProtocols: ['http/1.1'] });
   } else {
     socket = net.connect({ host: proxyHost, port: proxyPort });

@@ -3,16 +3,20 @@
 // failures classified (never sent, so the token was not used / maybe delivered).
 //
 // Not fetch(): Node 20 loads undici on the first fetch(), about 100 ms of a start-up whose whole
-// purpose is to be quick; node:https is loaded only when a URL needs it.
+// purpose is to be quick; node:https is loaded only when a URL needs it. Nor `import http from
+// 'node:http'`: on Node 22 and later, the ESM facade of node:http reads every export, and one of them
+// (http.WebSocket) loads undici too — about 40 ms more. process.getBuiltinModule gives the module
+// itself (Node >= 20.16 and 22.3, within `engines`).
 //
 // How a request reaches its origin is one function, `connectOptions`: directly, or through the
 // egress proxy that HTTPS_PROXY / HTTP_PROXY name and NO_PROXY does not exclude (a CONNECT tunnel,
 // proxy.mjs), with the broker's CA bundle (--ca-file) for the broker's origin.
-import http from 'node:http';
 import net from 'node:net';
 import { PROG, VERSION } from './errors.mjs';
 import { debug } from './log.mjs';
 import { TunnelError, openTunnel, proxyFor } from './proxy.mjs';
+
+const http = /** @type {typeof import('node:http')} */ (process.getBuiltinModule('node:http'));
 
 export const MAX_BODY = 256 * 1024;
 
@@ -65,7 +69,7 @@ async function tunnelTo(url, proxy, ca) {
     throw e;
   }
   if (url.protocol !== 'https:') return socket;
-  const tls = await import('node:tls');
+  const tls = process.getBuiltinModule('node:tls');
   return tls.connect({ socket, ...(net.isIP(host) ? {} : { servername: host }), ...(ca ? { ca } : {}), ALPNProtocols: ['http/1.1'] });
 }
 
@@ -143,7 +147,7 @@ function classify(e) {
  */
 export async function httpRequest(url, { method = 'GET', headers = {}, body, timeoutMs }) {
   const u = new URL(url);
-  const mod = u.protocol === 'https:' ? await import('node:https') : http;
+  const mod = u.protocol === 'https:' ? process.getBuiltinModule('node:https') : http;
   const allHeaders = { 'user-agent': `${PROG}/${VERSION} node/${process.versions.node}`, ...headers };
   if (body !== undefined) allHeaders['content-length'] = String(Buffer.byteLength(body));
   return new Promise((resolve, reject) => {
