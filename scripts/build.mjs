@@ -3,10 +3,15 @@
 // unless nothing it is built from has changed since the last build: a content hash of the inputs
 // is kept in dist/.build-stamp, so a second `npm start` is ready in about a second instead of
 // re-running the compiler.
-//   node scripts/build.mjs           build if stale
-//   node scripts/build.mjs --force   always build
+//   node scripts/build.mjs             build if stale
+//   node scripts/build.mjs --force     always build
+//   node scripts/build.mjs --prepare   npm's `prepare` (after `npm ci`, `npm pack`, `npm install -g .`):
+//                                      build if stale; nothing when the dev dependencies are absent
+//                                      (`npm ci --omit=dev` installs a built copy's dependencies)
+// Two builds at once (`npm start` while `npx credbroker` prepares) take turns: the second finds
+// the first one's stamp and does nothing.
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -31,7 +36,39 @@ function inputsHash() {
   return h.digest('hex');
 }
 
+/** Runs fn holding dist/.build-lock (a directory: mkdir is atomic); a lock older than 10 minutes is stale. */
+function withLock(fn) {
+  const lock = path.join(root, 'dist', '.build-lock');
+  mkdirSync(path.dirname(lock), { recursive: true });
+  const wait = new Int32Array(new SharedArrayBuffer(4));
+  for (;;) {
+    try {
+      mkdirSync(lock);
+      break;
+    } catch (err) {
+      if (err.code !== 'EEXIST') throw err;
+      try {
+        if (Date.now() - statSync(lock).mtimeMs > 10 * 60_000) rmSync(lock, { recursive: true, force: true });
+      } catch {
+        // released meanwhile
+      }
+      Atomics.wait(wait, 0, 0, 200);
+    }
+  }
+  try {
+    return fn();
+  } finally {
+    rmSync(lock, { recursive: true, force: true });
+  }
+}
+
 export function build({ force = false, quiet = false } = {}) {
+  const fresh = () => existsSync(stampFile) && readFileSync(stampFile, 'utf8') === inputsHash();
+  if (!force && fresh()) return false;
+  return withLock(() => buildUnlocked({ force, quiet }));
+}
+
+function buildUnlocked({ force, quiet }) {
   const want = inputsHash();
   if (!force && existsSync(stampFile) && readFileSync(stampFile, 'utf8') === want) return false;
   if (!quiet) process.stderr.write('building dist/ (TypeScript)…\n');
@@ -97,5 +134,10 @@ export function buildConsoleAssets(outdir = path.join(root, 'dist', 'console')) 
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   if (process.argv.includes('--console')) buildConsoleAssets();
-  else build({ force: process.argv.includes('--force') });
+  else if (process.argv.includes('--prepare')) {
+    // Without the compiler (production dependencies only) there is nothing to build with.
+    if (!existsSync(path.join(root, 'node_modules', 'typescript', 'bin', 'tsc')) || !existsSync(path.join(root, 'server'))) {
+      process.stderr.write('credbroker: prepare: no TypeScript compiler or sources here; dist/ is used as it is\n');
+    } else build();
+  } else build({ force: process.argv.includes('--force') });
 }

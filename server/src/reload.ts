@@ -49,7 +49,11 @@ export function watchConfig(broker: Broker, file: string, opts: { debounceMs?: n
       return 'rejected';
     }
     const text = JSON.stringify(loaded.config.raw);
-    if (text === lastText) return 'unchanged';
+    if (text === lastText) {
+      // Said, so that an operator who sent SIGHUP knows the file was read and nothing differs.
+      logger.info({ trigger, file }, 'config unchanged');
+      return 'unchanged';
+    }
     const current = broker.config().raw;
     const restartOnly = RESTART_ONLY.filter((key) => {
       const [a, b] = key.split('.') as [keyof typeof current, string | undefined];

@@ -11,6 +11,7 @@ import { PUBLIC_CODES } from '../../server/src/errors.js';
 import { configJsonSchema } from '../../server/src/config/schema.js';
 import { createAdminApp, type AdminDeps } from '../../server/src/admin/app.js';
 import { rotationRoutes } from '../../server/src/cli/serve.js';
+import { allCommands, commandHelp } from '../../server/src/cli/commands.js';
 import { ROOT, docFiles, fences, proseLines, read } from './markdown.js';
 
 const METHODS = ['get', 'put', 'post', 'delete', 'patch', 'head', 'options'];
@@ -130,6 +131,16 @@ describe('docs/client.md', () => {
     const page = read('docs/client.md');
     const missing = [...options, ...variables].filter((name) => !page.includes(`\`${name}`));
     expect(missing).toEqual([]);
+  });
+});
+
+describe('docs/cli.md', () => {
+  it("holds every command's --help, as the CLI prints it (from the same declarations)", () => {
+    const page = read('docs/cli.md');
+    const commands = allCommands();
+    expect(commands.length).toBeGreaterThan(15);
+    const stale = commands.filter((spec) => !page.includes(`\n\`\`\`text\n${commandHelp(spec)}\`\`\`\n`)).map((spec) => `${spec.path}:\n${commandHelp(spec)}`);
+    expect(stale, 'update the ```text block of each command in docs/cli.md to its `credbroker <cmd> --help`').toEqual([]);
   });
 });
 

@@ -83,23 +83,51 @@ describe('revocation from the command line', () => {
     expect(cli(['unrevoke', revocation.id]).status).toBe(1);
   });
 
-  it('refuses a revocation without a reason or a target, with the problem on stderr', () => {
+  it('refuses a revocation without a reason (usage, exit 2) or without a target (exit 1), with the problem on stderr', () => {
     const r = cli(['revoke', '--issuer', 'github', '--claim', 'repository_id=1']);
-    expect(r.status).toBe(1);
-    expect(r.stderr).toMatch(/reason/);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/^credbroker revoke: --reason is required: .*; see credbroker revoke --help\nusage: credbroker revoke --reason TEXT /);
+    const untargeted = cli(['revoke', '--reason', 'no target']);
+    expect(untargeted.status).toBe(1);
+    expect(untargeted.stderr.split('\n').filter((l) => l && !l.startsWith('warning: '))).toEqual([expect.stringMatching(/^credbroker revoke: /)]);
+  });
+
+  it('warns when a claim name is one no token of the issuer carries (it would never match)', () => {
+    const r = cli(['revoke', '--issuer', 'github', '--claim', 'repo_id=487920697', '--reason', 'typo check', '--expires-in', '1m']);
+    expect(r.status).toBe(0);
+    expect(r.stderr).toContain('warning: --claim repo_id: no github-actions token is known to carry the claim "repo_id" (did you mean "repository_id"?): this revocation matches no token\n');
+    const { id } = JSON.parse(r.stdout) as { id: string };
+    expect(cli(['unrevoke', id]).status).toBe(0);
+    const known = cli(['revoke', '--issuer', 'github', '--claim', 'repository_id=1', '--reason', 'no warning', '--expires-in', '1m']);
+    expect(known.stderr).not.toContain('--claim');
+    expect(cli(['unrevoke', (JSON.parse(known.stdout) as { id: string }).id]).status).toBe(0);
   });
 });
 
 describe('audit from the command line', () => {
-  it('finds decisions by role and decision, one JSON object per line', () => {
+  it('finds decisions by role and decision, as a table for people', () => {
     const r = cli(['audit', '--role', 'deploy', '--decision', 'deny', '--since', '1h']);
+    expect(r.status).toBe(0);
+    const lines = r.stdout.trimEnd().split('\n');
+    expect(lines[0]).toMatch(/^SEQ +TIME +EVENT +DECISION +ROLE +WHO +DETAIL$/);
+    expect(lines.slice(1, -1).length).toBeGreaterThan(0);
+    for (const line of lines.slice(1, -1)) expect(line).toMatch(/^\d+ +\d{4}-\d\d-\d\dT\S+ +exchange +deny +deploy +repo:\S+ +ERR_\w+$/);
+    expect(lines.some((l) => l.endsWith(' ERR_REVOKED'))).toBe(true);
+    expect(lines.at(-1)).toBe(`${lines.length - 2} record(s), newest first; --json for every field`);
+    const none = cli(['audit', '--role', 'no-such-role']);
+    expect(none.stdout).toBe('no matching records\n');
+  });
+
+  it('finds decisions by role and decision, one JSON object per line with --json', () => {
+    const r = cli(['audit', '--role', 'deploy', '--decision', 'deny', '--since', '1h', '--json']);
     expect(r.status).toBe(0);
     const records = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(records.length).toBeGreaterThan(0);
     for (const rec of records) expect(rec).toMatchObject({ event: 'exchange', role: 'deploy', decision: 'deny' });
     expect(records.some((rec) => rec.code === 'ERR_REVOKED')).toBe(true);
-    const admin = cli(['audit', '--event', 'admin.revoke']);
+    const admin = cli(['audit', '--event', 'admin.revoke', '--json']);
     expect(admin.stdout).toContain('"token leak"');
+    expect(cli(['audit', '--event', 'admin.revoke']).stdout).toMatch(/ admin\.revoke +cli:\S+ +token leak$/m);
   });
 
   it('verifies the keyed chain against the checkpoints the broker logged, the last one at shutdown', async () => {

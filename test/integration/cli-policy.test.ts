@@ -38,6 +38,45 @@ describe('credbroker policy test', () => {
   });
 });
 
+describe('credbroker policy test, for scripts and against typos', () => {
+  const cases = path.join(dir, 'typo-cases.yaml');
+  writeFileSync(
+    cases,
+    [
+      'cases:',
+      '  - name: production, spelt wrong',
+      '    role: deploy-production',
+      `    claims_file: ${path.resolve('test/fixtures/ci-tokens/github-actions.json')}`,
+      '    claims: { enviroment: staging }',
+      '    expect: allow',
+      '  - name: a feature branch',
+      '    role: deploy-production',
+      `    claims_file: ${path.resolve('test/fixtures/ci-tokens/github-actions.json')}`,
+      '    claims: { ref: refs/heads/feature }',
+      '    expect: allow',
+    ].join('\n'),
+  );
+
+  it('warns about a claim the issuer never sends, naming the case and the likely intended claim', () => {
+    const r = run(['policy', 'test', cases, '--config', 'config/example.yaml']);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toBe(`warning: ${cases}: case 1 "production, spelt wrong": claims.enviroment: no github-actions token is known to carry the claim "enviroment" (did you mean "environment"?)\n`);
+    expect(r.stdout).toContain('ok 1 - production, spelt wrong');
+    expect(r.stdout).toContain('1 passed, 1 failed');
+  });
+
+  it('--json gives every case, its decision and the warnings', () => {
+    const r = run(['policy', 'test', cases, '--config', 'config/example.yaml', '--json']);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toBe('');
+    const out = JSON.parse(r.stdout) as { passed: number; failed: number; cases: Array<{ name: string; ok: boolean; decision: string; problems: string[] }>; warnings: string[] };
+    expect(out).toMatchObject({ passed: 1, failed: 1 });
+    expect(out.cases[0]).toMatchObject({ name: 'production, spelt wrong', ok: true, decision: expect.stringMatching(/^ALLOW by roles\.deploy-production\.allow\[0\]/) });
+    expect(out.cases[1]).toMatchObject({ ok: false, problems: ['expected allow, got DENY ERR_POLICY_NO_MATCH'] });
+    expect(out.warnings).toEqual([expect.stringContaining('claims.enviroment: no github-actions token is known to carry the claim "enviroment"')]);
+  });
+});
+
 describe('credbroker policy explain', () => {
   it('gives a verdict per binding and per condition, exit 1 on deny', () => {
     const claims = path.join(dir, 'claims.json');

@@ -89,6 +89,18 @@ it('reloads on file change without a signal', async () => {
   expect(await exchangeFor('222')).toBe(403);
 });
 
+it('says "config unchanged" on SIGHUP when the file has not changed, and applies nothing', async () => {
+  await until(async () => (await exchangeFor('444')) === 200);
+  const applied = await reloads('applied');
+  const seen = () => broker.stderr().split('\n').filter((l) => l.includes('"msg":"config unchanged"'));
+  const before = seen().length;
+  broker.child.kill('SIGHUP');
+  await until(() => seen().length > before);
+  expect(JSON.parse(seen().at(-1)!)).toMatchObject({ level: 'info', trigger: 'SIGHUP', file, msg: 'config unchanged' });
+  expect(await reloads('applied')).toBe(applied);
+  expect(await exchangeFor('444')).toBe(200);
+});
+
 it('names trust_proxy as needing a restart: the running listener keeps the proxy trust it started with', async () => {
   const before = await reloads('applied');
   replaceConfig(configText('555').replace('server: { port: 0 }', 'server: { port: 0, trust_proxy: 1 }'));

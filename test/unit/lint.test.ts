@@ -168,3 +168,35 @@ describe('lint: session tags from mutable names', () => {
     expect(tagWarnings(undefined)).toEqual([]);
   });
 });
+
+describe('lint: claims no token of the issuer carries', () => {
+  const UNKNOWN = (claim: string, providers: string, guess?: string) =>
+    new RegExp(`^no ${providers} token is known to carry the claim "${claim}"${guess ? ` \\(did you mean "${guess}"\\?\\)` : ''}: this binding never matches$`);
+  const cases: Case[] = [
+    ['names a misspelt GitHub claim and the one meant', gh, { repository_id: '1', enviroment: 'production' }, [[`${B}.claims.enviroment`, UNKNOWN('enviroment', 'github-actions', 'environment')]]],
+    ['suggests the full name for an abbreviation', gh, { repository_owner_id: '9919', repo_id: '1' }, [[`${B}.claims.repo_id`, UNKNOWN('repo_id', 'github-actions', 'repository_id')]]],
+    ['names an unknown claim without a guess when none is close', gl, { project_id: '20', ref_protected: 'true', colour: 'blue' }, [[`${B}.claims.colour`, UNKNOWN('colour', 'gitlab')]]],
+    ['knows Buildkite\'s agent_tag:* optional claims', bk, { organization_id: 'f892efa9', 'agent_tag:queue': 'deploy' }, []],
+    ['does not judge an issuer without a preset', generic, { project: 'p1', anything_at_all: 'x' }, []],
+    ['does not judge Jenkins, whose claims each installation chooses', { preset: 'jenkins', url: 'https://jenkins.example.com/oidc' }, { sub: 'job', my_claim: 'x' }, []],
+    ['does not warn on "must be absent" for an unknown claim', gh, { repository_id: '1', repository_owner_id: '9919', legacy_flag: { present: false } }, []],
+  ];
+  it.each(cases)('%s', (_name, issuer, claims, expected) => {
+    const warnings = warningsOf(issuer, claims).filter((w) => / token is known to carry /.test(w.message));
+    expect(warnings).toHaveLength(expected.length);
+    for (const [path, message] of expected) expect(warnings).toContainEqual({ path, message: expect.stringMatching(message) });
+  });
+
+  it('warns that a deny rule on an unknown claim never denies (it fails open)', () => {
+    const { warnings } = parseConfig(
+      JSON.stringify({
+        issuers: { gh: { preset: 'github-actions', audiences: AUD }, gl: { preset: 'gitlab', audiences: AUD } },
+        roles: { deploy: { arn: 'arn:aws:iam::111122223333:role/deploy', allow: [{ issuer: 'gh', claims: { repository_id: '1', repository_owner_id: '9919' } }] } },
+        deny: [{ claims: { event: 'pull_request_target' } }, { claims: { runner_environment: 'self-hosted' } }],
+      }),
+    );
+    expect(warnings.filter((w) => / token is known to carry /.test(w.message))).toEqual([
+      { path: 'deny[0].claims.event', message: 'no github-actions, gitlab token is known to carry the claim "event" (did you mean "event_name"?): this deny rule never denies' },
+    ]);
+  });
+});

@@ -10,25 +10,10 @@ import net from 'node:net';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parse } from './args.js';
+import { parseCommand, UsageError } from './args.js';
 import { isLoopbackHost } from '../admin/listener.js';
 import { DEV_REPOSITORY, startDevIssuer, type DevIssuer } from '../dev/issuer.js';
 import { DEV_AWS_CREDENTIALS, MotoUnavailable, createDevRoles, ensureMoto, freeLoopbackPort, startDevMoto, venvDir, type DevMoto } from '../dev/moto.js';
-
-const USAGE = `usage: credbroker dev [--port N] [--host 127.0.0.1|::1|localhost] [--dir DIR]
-
-Runs the broker in dev mode on loopback: a built-in test OIDC issuer (GitHub Actions-shaped
-tokens), moto as AWS STS/IAM, and a config that trusts only them. Prints the commands that get
-credentials with the real client. Not for production: use \`credbroker serve --config FILE\`.
-
-  --port N    broker port (default 8080)
-  --host H    loopback address to bind (default 127.0.0.1); anything else is refused
-  --dir DIR   where the dev config, SQLite store and audit key go (default .credbroker-dev,
-              or $CREDBROKER_DEV_DIR)
-
-The console (security team's web UI) is on the admin listener, on loopback: the broker port + 1
-when free, else any free port; its address is printed. It offers a dev login (no SSO).
-`;
 
 const ACCOUNT = '123456789012'; // moto's account
 export const DEV_ROLES = {
@@ -113,17 +98,8 @@ function stopWithParent(): NodeJS.Timeout {
 }
 
 export async function main(argv: string[]): Promise<number> {
-  let values;
-  try {
-    ({ values } = parse(argv, { port: { type: 'string' }, host: { type: 'string' }, dir: { type: 'string' }, help: { type: 'boolean', short: 'h' } }));
-  } catch (err) {
-    process.stderr.write(`credbroker dev: ${err instanceof Error ? err.message : String(err)}\n${USAGE}`);
-    return 2;
-  }
-  if (values.help) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
+  const args = parseCommand('dev', argv);
+  const values = { port: args.string('port'), host: args.string('host'), dir: args.string('dir') };
   const host = values.host ?? '127.0.0.1';
   if (!isLoopbackHost(host)) {
     process.stderr.write(`credbroker dev: refusing --host ${host}: dev mode binds to loopback only (127.0.0.1, ::1, localhost)\n`);
@@ -132,8 +108,7 @@ export async function main(argv: string[]): Promise<number> {
   const bindHost = host === 'localhost' ? '127.0.0.1' : host;
   const requestedPort = values.port === undefined ? 8080 : Number(values.port);
   if (!Number.isInteger(requestedPort) || requestedPort < 0 || requestedPort > 65_535) {
-    process.stderr.write(`credbroker dev: --port must be 0..65535\n`);
-    return 2;
+    throw new UsageError(`--port expects 0..65535, got ${JSON.stringify(values.port)}`, 'dev');
   }
   const root = repoRoot();
   const dir = path.resolve(values.dir ?? process.env.CREDBROKER_DEV_DIR ?? path.join(root, '.credbroker-dev'));

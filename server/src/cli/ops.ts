@@ -14,17 +14,8 @@ import { readCheckpointFiles } from '../audit/checkpoints.js';
 import { verifyAuditChain } from '../audit/verify.js';
 import { revokeOlderSessions } from '../aws/revoke-sessions.js';
 import { isBrokerError } from '../errors.js';
-import { loadOrReport, parse } from './args.js';
-
-const USAGE = `usage:
-  credbroker revoke [--config F] --reason TEXT [--issuer ID --claim NAME=VALUE ... | --claims-json JSON]
-                    [--session-name GLOB] [--source-identity GLOB] [--expires-in 24h | --expires-at ISO]
-  credbroker unrevoke [--config F] ID
-  credbroker revocations [--config F] [--all]
-  credbroker revoke-sessions [--config F] --role NAME
-  credbroker audit [--config F] [--since 1h|ISO] [--until ISO] [--subject S] [--role R] [--decision allow|deny|error] [--event E] [--limit N]
-  credbroker audit verify [--config F] [--checkpoints FILE ...] [--head HASH]
-`;
+import { CliExit, loadOrReport, parseCommand, UsageError } from './args.js';
+import { unknownClaimProblem } from '../core/lint.js';
 
 /** "90s", "15m", "24h", "7d" → seconds. */
 export function parseDuration(text: string): number | undefined {
@@ -53,33 +44,43 @@ const appendAudit = (config: Config, store: OpsStore, record: AuditRecord) => st
 const print = (value: unknown) => process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
 
 async function revoke(argv: string[]): Promise<number> {
-  const { values } = parse(argv, {
-    config: { type: 'string', short: 'c' },
-    reason: { type: 'string' },
-    issuer: { type: 'string' },
-    claim: { type: 'string', multiple: true },
-    'claims-json': { type: 'string' },
-    'session-name': { type: 'string' },
-    'source-identity': { type: 'string' },
-    'expires-in': { type: 'string' },
-    'expires-at': { type: 'string' },
-  });
-  const loaded = await loadOrReport(values.config);
-  if (!loaded) return 2;
-  const claims: Record<string, unknown> = values['claims-json'] ? (JSON.parse(values['claims-json']) as Record<string, unknown>) : {};
-  for (const pair of values.claim ?? []) {
-    const eq = pair.indexOf('=');
-    if (eq <= 0) {
-      process.stderr.write(`credbroker: --claim expects NAME=VALUE, got "${pair}"\n`);
-      return 2;
+  const args = parseCommand('revoke', argv);
+  const values = {
+    reason: args.string('reason'),
+    issuer: args.string('issuer'),
+    'claims-json': args.string('claims-json'),
+    'session-name': args.string('session-name'),
+    'source-identity': args.string('source-identity'),
+    'expires-in': args.string('expires-in'),
+    'expires-at': args.string('expires-at'),
+  };
+  let claims: Record<string, unknown> = {};
+  if (values['claims-json'] !== undefined) {
+    try {
+      claims = JSON.parse(values['claims-json']) as Record<string, unknown>;
+    } catch (err) {
+      throw new UsageError(`--claims-json is not JSON: ${(err as Error).message}`, 'revoke');
     }
+    if (claims === null || typeof claims !== 'object' || Array.isArray(claims)) throw new UsageError('--claims-json expects a JSON object of claims', 'revoke');
+  }
+  for (const pair of args.list('claim')) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0) throw new UsageError(`--claim expects NAME=VALUE, got ${JSON.stringify(pair)}`, 'revoke');
     claims[pair.slice(0, eq)] = pair.slice(eq + 1);
   }
-  const expiresIn = values['expires-in'] !== undefined ? parseDuration(values['expires-in']) : undefined;
-  if (values['expires-in'] !== undefined && expiresIn === undefined) {
-    process.stderr.write('credbroker: --expires-in expects e.g. 90m, 24h, 7d\n');
-    return 2;
+  if (values['expires-in'] !== undefined && parseDuration(values['expires-in']) === undefined) {
+    throw new UsageError(`--expires-in expects a duration such as 90m, 24h or 7d, got ${JSON.stringify(values['expires-in'])}`, 'revoke');
   }
+  const loaded = await loadOrReport(args.string('config'));
+  if (!loaded) return 2;
+  // A claim no token of the issuer(s) carries: the revocation would never match anything.
+  const issuers = values.issuer !== undefined ? [loaded.config.issuers.get(values.issuer)].filter((i) => i !== undefined) : [...loaded.config.issuers.values()];
+  for (const claim of Object.keys(claims)) {
+    const problem = unknownClaimProblem(issuers, claim);
+    const flag = args.list('claim').some((pair) => pair.startsWith(`${claim}=`)) ? '--claim' : '--claims-json';
+    if (problem) process.stderr.write(`warning: ${flag} ${claim}: ${problem}: this revocation matches no token\n`);
+  }
+  const expiresIn = values['expires-in'] !== undefined ? parseDuration(values['expires-in']) : undefined;
   const now = new Date();
   const revocation = buildRevocation(
     {
@@ -104,13 +105,9 @@ async function revoke(argv: string[]): Promise<number> {
 }
 
 async function unrevoke(argv: string[]): Promise<number> {
-  const { values, positionals } = parse(argv, { config: { type: 'string', short: 'c' } }, true);
-  const id = positionals[0];
-  if (!id) {
-    process.stderr.write(USAGE);
-    return 2;
-  }
-  const loaded = await loadOrReport(values.config);
+  const args = parseCommand('unrevoke', argv);
+  const id = args.positionals[0]!;
+  const loaded = await loadOrReport(args.string('config'));
   if (!loaded) return 2;
   const removed = await withStore(loaded.config, async (store) => {
     const ok = await store.removeRevocation(id);
@@ -126,21 +123,22 @@ async function unrevoke(argv: string[]): Promise<number> {
 }
 
 async function revocations(argv: string[]): Promise<number> {
-  const { values } = parse(argv, { config: { type: 'string', short: 'c' }, all: { type: 'boolean' } });
-  const loaded = await loadOrReport(values.config);
+  const args = parseCommand('revocations', argv);
+  const loaded = await loadOrReport(args.string('config'));
   if (!loaded) return 2;
-  const list = await withStore(loaded.config, (store) => store.listRevocations(new Date(), { includeExpired: values.all ?? false }));
+  const list = await withStore(loaded.config, (store) => store.listRevocations(new Date(), { includeExpired: args.flag('all') }));
   print({ revocations: list });
   return 0;
 }
 
 async function revokeSessions(argv: string[]): Promise<number> {
-  const { values } = parse(argv, { config: { type: 'string', short: 'c' }, role: { type: 'string' } });
-  const loaded = await loadOrReport(values.config);
+  const args = parseCommand('revoke-sessions', argv);
+  const loaded = await loadOrReport(args.string('config'));
   if (!loaded) return 2;
-  const role = values.role ? loaded.config.policy.roles.get(values.role) : undefined;
+  const roleName = args.string('role')!;
+  const role = loaded.config.policy.roles.get(roleName);
   if (!role) {
-    process.stderr.write(`credbroker: unknown role ${JSON.stringify(values.role ?? '')} (known: ${[...loaded.config.policy.roles.keys()].join(', ')})\n`);
+    process.stderr.write(`credbroker revoke-sessions: --role ${roleName}: no such role in ${loaded.path} (known: ${[...loaded.config.policy.roles.keys()].join(', ') || 'none'})\n`);
     return 2;
   }
   const { aws } = loaded.config;
@@ -157,18 +155,15 @@ async function revokeSessions(argv: string[]): Promise<number> {
 
 async function audit(argv: string[]): Promise<number> {
   if (argv[0] === 'verify') {
-    const { values } = parse(argv.slice(1), {
-      config: { type: 'string', short: 'c' },
-      head: { type: 'string' },
-      checkpoints: { type: 'string', multiple: true },
-    });
-    const loaded = await loadOrReport(values.config);
+    const args = parseCommand('audit verify', argv.slice(1));
+    const values = { head: args.string('head'), checkpoints: args.list('checkpoints') };
+    const loaded = await loadOrReport(args.string('config'));
     if (!loaded) return 2;
     const { audit: auditConfig } = loaded.config;
     const keyring = loadAuditKeyring(auditConfig);
     // The configured checkpoint file, and any file given (e.g. the logs where stderr checkpoints went).
-    const files = [...(auditConfig.checkpoints.sink === 'file' && auditConfig.checkpoints.path ? [auditConfig.checkpoints.path] : []), ...(values.checkpoints ?? [])];
-    for (const f of values.checkpoints ?? []) {
+    const files = [...(auditConfig.checkpoints.sink === 'file' && auditConfig.checkpoints.path ? [auditConfig.checkpoints.path] : []), ...values.checkpoints];
+    for (const f of values.checkpoints) {
       if (!existsSync(f)) {
         process.stderr.write(`credbroker: --checkpoints ${f}: no such file\n`);
         return 2;
@@ -188,29 +183,30 @@ async function audit(argv: string[]): Promise<number> {
     for (const w of result.warnings) process.stderr.write(`warning: ${w}\n`);
     return result.ok ? 0 : 1;
   }
-  const { values } = parse(argv, {
-    config: { type: 'string', short: 'c' },
-    since: { type: 'string' },
-    until: { type: 'string' },
-    subject: { type: 'string' },
-    role: { type: 'string' },
-    decision: { type: 'string' },
-    event: { type: 'string' },
-    limit: { type: 'string' },
-  });
-  const loaded = await loadOrReport(values.config);
+  const args = parseCommand('audit', argv);
+  const values = {
+    since: args.string('since'),
+    until: args.string('until'),
+    subject: args.string('subject'),
+    role: args.string('role'),
+    decision: args.string('decision'),
+    event: args.string('event'),
+    limit: args.string('limit'),
+  };
+  const limit = values.limit === undefined ? 100 : Number(values.limit);
+  if (!Number.isInteger(limit) || limit < 1) throw new UsageError(`--limit expects a whole number of records, got ${JSON.stringify(values.limit)}`, 'audit');
+  const loaded = await loadOrReport(args.string('config'));
   if (!loaded) return 2;
   const when = (v: string | undefined) => {
     if (v === undefined) return undefined;
     const ago = parseDuration(v);
     const d = ago !== undefined ? new Date(Date.now() - ago * 1000) : new Date(v);
-    if (Number.isNaN(d.getTime())) throw new Error(`not a time or a duration: ${v}`);
+    if (Number.isNaN(d.getTime())) throw new UsageError(`--since/--until expects a duration ago (90m, 24h, 7d) or an ISO time, got ${JSON.stringify(v)}`, 'audit');
     return d;
   };
   const decision = values.decision;
   if (decision !== undefined && decision !== 'allow' && decision !== 'deny' && decision !== 'error') {
-    process.stderr.write('credbroker: --decision is allow, deny or error\n');
-    return 2;
+    throw new UsageError(`--decision is allow, deny or error, got ${JSON.stringify(decision)}`, 'audit');
   }
   const since = when(values.since);
   const until = when(values.until);
@@ -222,12 +218,37 @@ async function audit(argv: string[]): Promise<number> {
       ...(values.role ? { role: values.role } : {}),
       ...(decision ? { decision } : {}),
       ...(values.event ? { event: values.event } : {}),
-      limit: Number(values.limit ?? 100) || 100,
+      limit,
     }),
   );
-  // One JSON object per line: easy to grep, jq, or ship.
-  for (const row of rows) process.stdout.write(`${JSON.stringify({ seq: row.seq, hash: row.hash, ...row.record })}\n`);
+  if (args.flag('json')) {
+    // One JSON object per line: easy to grep, jq, or ship.
+    for (const row of rows) process.stdout.write(`${JSON.stringify({ seq: row.seq, hash: row.hash, ...row.record })}\n`);
+  } else {
+    process.stdout.write(auditTable(rows.map((r) => ({ seq: r.seq, ...r.record }))));
+  }
   return 0;
+}
+
+const text = (v: unknown): string => (v === undefined || v === null ? '' : typeof v === 'string' ? v : JSON.stringify(v));
+
+/** The records as a table for a person: who, what, which role, and why for refusals. */
+export function auditTable(records: Array<Record<string, unknown> & { seq: number }>): string {
+  if (records.length === 0) return 'no matching records\n';
+  const columns = ['SEQ', 'TIME', 'EVENT', 'DECISION', 'ROLE', 'WHO', 'DETAIL'];
+  const rows = records.map((r) => [
+    String(r.seq),
+    text(r.time),
+    text(r.event),
+    text(r.decision),
+    text(r.role),
+    text(r.subject ?? r.admin ?? r.user),
+    text(r.code ?? r.binding ?? (r.revocation as { reason?: string } | undefined)?.reason ?? r.revocation_id ?? r.outcome),
+  ]);
+  const widths = columns.map((c, i) => Math.min(60, Math.max(c.length, ...rows.map((row) => row[i]!.length))));
+  const cell = (v: string, i: number) => (v.length > widths[i]! ? `${v.slice(0, widths[i]! - 1)}…` : v.padEnd(widths[i]!));
+  const line = (row: string[]) => row.map(cell).join('  ').trimEnd();
+  return `${[line(columns), ...rows.map(line)].join('\n')}\n${records.length} record(s), newest first; --json for every field\n`;
 }
 
 export async function main(argv: string[], command = ''): Promise<number> {
@@ -244,10 +265,10 @@ export async function main(argv: string[], command = ''): Promise<number> {
       case 'audit':
         return await audit(argv);
       default:
-        process.stderr.write(USAGE);
-        return 2;
+        throw new UsageError(`unknown command "${command}"`);
     }
   } catch (err) {
+    if (err instanceof UsageError || err instanceof CliExit) throw err;
     // Admin-facing: validation detail is theirs to see (never secrets: none pass through here).
     const message = isBrokerError(err) ? err.message : err instanceof Error ? err.message : String(err);
     process.stderr.write(`credbroker ${command}: ${message}\n`);

@@ -7,43 +7,48 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import type { Config } from '../config/compile.js';
 import { explain, evaluate, type Decision, type RuleVerdict } from '../core/policy.js';
-import { loadOrReport, parse } from './args.js';
+import { loadOrReport, parseCommand } from './args.js';
 import { spawnSync } from 'node:child_process';
-import { ConfigError, expandEnv, parseConfig } from '../config/load.js';
+import { ConfigError, parseConfigText } from '../config/load.js';
 import { diffMarkdown, diffPolicies } from '../core/policy-diff.js';
 import type { Problem } from '../core/problems.js';
+import { unknownClaimProblem } from '../core/lint.js';
 
-const USAGE = `usage:
-  credbroker policy explain --claims FILE --role NAME [--issuer ID] [--config FILE] [--json]
-  credbroker policy test CASES.yaml [--config FILE]
-  credbroker policy diff OLD NEW [--json]
+/** A file the command was pointed at cannot be used: one line naming it, exit 2. */
+class InputError extends Error {
+  override readonly name = 'InputError';
+}
 
-explain: FILE holds a claim set (JSON or YAML) or a JWT (decoded, not verified). Exit 0 allow, 1 deny.
-test:    exit 0 when every case gets its expected decision, 1 otherwise.
-diff:    what changing the config from OLD to NEW does to access, as markdown for a pull request
-         (or JSON). OLD and NEW are files or git revisions REV:PATH (e.g. origin/main:credbroker.yaml).
-         Exit 0; 2 when either config does not load.
-`;
-
-/** Reads claims from a JSON/YAML file or a raw JWT in the file. */
-async function readClaims(file: string): Promise<Record<string, unknown>> {
-  const text = (await readFile(file, 'utf8')).trim();
-  if (/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/.test(text)) return decodeJwt(text) as Record<string, unknown>;
-  const data: unknown = parseYaml(text);
-  if (data === null || typeof data !== 'object' || Array.isArray(data)) throw new Error(`${file}: expected an object of claims`);
+/** Reads claims from a JSON/YAML file or a raw JWT in the file; `what` names it in errors. */
+async function readClaims(file: string, what = file): Promise<Record<string, unknown>> {
+  let text: string;
+  try {
+    text = (await readFile(file, 'utf8')).trim();
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new InputError(`${what}: ${code === 'ENOENT' ? `no such file: ${file}` : `cannot read ${file}: ${code ?? String(err)}`}`);
+  }
+  let data: unknown;
+  try {
+    if (/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/.test(text)) return decodeJwt(text) as Record<string, unknown>;
+    data = parseYaml(text);
+  } catch (err) {
+    throw new InputError(`${what}: not a claim set (JSON or YAML) or a JWT: ${(err as Error).message.split('\n')[0]}`);
+  }
+  if (data === null || typeof data !== 'object' || Array.isArray(data)) throw new InputError(`${what}: expected an object of claims (JSON or YAML) or a JWT`);
   return data as Record<string, unknown>;
 }
 
 /** The issuer id: given, or the one whose URL equals the claims' `iss`, or the only one. */
 function issuerFor(config: Config, claims: Record<string, unknown>, given: string | undefined): string {
   if (given !== undefined) {
-    if (!config.issuers.has(given)) throw new Error(`unknown issuer "${given}" (known: ${[...config.issuers.keys()].join(', ')})`);
+    if (!config.issuers.has(given)) throw new InputError(`unknown issuer "${given}" (known: ${[...config.issuers.keys()].join(', ')})`);
     return given;
   }
   const byIss = [...config.issuers.values()].find((i) => i.url === claims.iss);
   if (byIss) return byIss.id;
   if (config.issuers.size === 1) return [...config.issuers.keys()][0]!;
-  throw new Error(`cannot tell the issuer from iss ${JSON.stringify(claims.iss)}: pass --issuer (one of ${[...config.issuers.keys()].join(', ')})`);
+  throw new InputError(`cannot tell the issuer from iss ${JSON.stringify(claims.iss)}: pass --issuer (one of ${[...config.issuers.keys()].join(', ')})`);
 }
 
 const evaluationInput = (config: Config, issuer: string, role: string, claims: Record<string, unknown>) => ({
@@ -75,28 +80,20 @@ function describeDecision(d: Decision): string {
 }
 
 async function explainCommand(argv: string[]): Promise<number> {
-  const { values } = parse(argv, {
-    config: { type: 'string', short: 'c' },
-    claims: { type: 'string' },
-    role: { type: 'string' },
-    issuer: { type: 'string' },
-    json: { type: 'boolean' },
-  });
-  if (!values.claims || !values.role) {
-    process.stderr.write(USAGE);
-    return 2;
-  }
-  const loaded = await loadOrReport(values.config);
+  const args = parseCommand('policy explain', argv);
+  const claimsFile = args.string('claims')!;
+  const roleName = args.string('role')!;
+  const loaded = await loadOrReport(args.string('config'));
   if (!loaded) return 2;
-  const claims = await readClaims(values.claims);
-  const issuer = issuerFor(loaded.config, claims, values.issuer);
-  const result = explain(loaded.config.policy, evaluationInput(loaded.config, issuer, values.role, claims));
-  if (values.json) {
-    process.stdout.write(`${JSON.stringify({ issuer, role: values.role, ...result }, null, 2)}\n`);
+  const claims = await readClaims(claimsFile, `--claims ${claimsFile}`);
+  const issuer = issuerFor(loaded.config, claims, args.string('issuer'));
+  const result = explain(loaded.config.policy, evaluationInput(loaded.config, issuer, roleName, claims));
+  if (args.flag('json')) {
+    process.stdout.write(`${JSON.stringify({ issuer, role: roleName, ...result }, null, 2)}\n`);
   } else {
-    const role = loaded.config.policy.roles.get(values.role);
+    const role = loaded.config.policy.roles.get(roleName);
     const lines = [
-      `role ${values.role}${role ? ` (${role.arn})` : ' (unknown role)'}, issuer ${issuer}`,
+      `role ${roleName}${role ? ` (${role.arn})` : ' (unknown role)'}, issuer ${issuer}`,
       describeDecision(result.decision),
       ...printRules('deny rules', result.deny),
       ...printRules('allow bindings', result.allow),
@@ -125,28 +122,54 @@ const casesSchema = z.strictObject({
     .min(1),
 });
 
+interface CaseResult {
+  name: string;
+  ok: boolean;
+  problems: string[];
+  decision: string;
+}
+
 async function testCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parse(argv, { config: { type: 'string', short: 'c' } }, true);
-  const file = positionals[0];
-  if (!file) {
-    process.stderr.write(USAGE);
-    return 2;
-  }
-  const loaded = await loadOrReport(values.config);
+  const args = parseCommand('policy test', argv);
+  const file = args.positionals[0]!;
+  const json = args.flag('json');
+  const loaded = await loadOrReport(args.string('config'), { printWarnings: !json });
   if (!loaded) return 2;
-  const parsed = casesSchema.safeParse(parseYaml(await readFile(file, 'utf8')));
-  if (!parsed.success) {
-    process.stderr.write(`${file}: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}\n`);
-    return 2;
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new InputError(code === 'ENOENT' ? `no such file: ${file}` : `cannot read ${file}: ${code ?? String(err)}`);
   }
-  let passed = 0;
-  let failed = 0;
-  const out: string[] = [];
+  let data: unknown;
+  try {
+    data = parseYaml(text);
+  } catch (err) {
+    throw new InputError(`${file}: not YAML: ${(err as Error).message.split('\n')[0]}`);
+  }
+  const parsed = casesSchema.safeParse(data);
+  if (!parsed.success) {
+    throw new InputError(`${file}: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  }
+  const results: CaseResult[] = [];
+  const warnings: string[] = [];
   for (const [n, c] of parsed.data.cases.entries()) {
+    const what = `${file}: case ${n + 1} "${c.name}"`;
     // claims_file gives a base claim set (e.g. a real token's), claims overrides single claims.
-    const base = c.claims_file ? await readClaims(path.resolve(path.dirname(file), c.claims_file)) : {};
+    const base = c.claims_file ? await readClaims(path.resolve(path.dirname(file), c.claims_file), `${what}: claims_file ${c.claims_file}`) : {};
     const claims = { ...base, ...c.claims };
-    const issuer = issuerFor(loaded.config, claims, c.issuer);
+    let issuer: string;
+    try {
+      issuer = issuerFor(loaded.config, claims, c.issuer);
+    } catch (err) {
+      throw new InputError(`${what}: ${(err as Error).message}`);
+    }
+    // A claim the case sets by hand that its issuer never sends: a typo that makes the case pass for the wrong reason.
+    for (const claim of Object.keys(c.claims ?? {})) {
+      const problem = unknownClaimProblem([loaded.config.issuers.get(issuer)!], claim);
+      if (problem) warnings.push(`${what}: claims.${claim}: ${problem}`);
+    }
     const d = evaluate(loaded.config.policy, evaluationInput(loaded.config, issuer, c.role, claims));
     const problems: string[] = [];
     if (d.effect !== c.expect) problems.push(`expected ${c.expect}, got ${describeDecision(d)}`);
@@ -156,16 +179,18 @@ async function testCommand(argv: string[]): Promise<number> {
       if (c.session_name && d.sessionName !== c.session_name) problems.push(`expected session name ${c.session_name}, got ${d.sessionName}`);
       if (c.source_identity && d.sourceIdentity !== c.source_identity) problems.push(`expected source identity ${c.source_identity}, got ${d.sourceIdentity}`);
     }
-    if (problems.length === 0) {
-      passed++;
-      out.push(`ok ${n + 1} - ${c.name}`);
-    } else {
-      failed++;
-      out.push(`not ok ${n + 1} - ${c.name}: ${problems.join('; ')}`);
-    }
+    results.push({ name: c.name, ok: problems.length === 0, problems, decision: describeDecision(d) });
   }
-  out.push(`${passed} passed, ${failed} failed`);
-  process.stdout.write(`${out.join('\n')}\n`);
+  const passed = results.filter((r) => r.ok).length;
+  const failed = results.length - passed;
+  if (json) {
+    process.stdout.write(`${JSON.stringify({ file, config: loaded.path, passed, failed, cases: results, warnings: [...loaded.warnings.map((w) => `${w.path}: ${w.message}`), ...warnings] }, null, 2)}\n`);
+  } else {
+    for (const w of warnings) process.stderr.write(`warning: ${w}\n`);
+    const out = results.map((r, i) => (r.ok ? `ok ${i + 1} - ${r.name}` : `not ok ${i + 1} - ${r.name}: ${r.problems.join('; ')}`));
+    out.push(`${passed} passed, ${failed} failed`);
+    process.stdout.write(`${out.join('\n')}\n`);
+  }
   return failed === 0 ? 0 : 1;
 }
 
@@ -181,18 +206,12 @@ async function readConfigSource(source: string): Promise<{ config: Config; warni
     if (git.status !== 0) throw new Error(`${source}: no such file, and git show failed: ${git.stderr.trim() || git.error?.message}`);
     text = git.stdout;
   }
-  const { text: expanded, missing } = expandEnv(text);
-  if (missing.length > 0) throw new ConfigError(missing.map((m) => ({ path: `\${${m}}`, message: 'environment variable is not set' })), source);
-  return parseConfig(expanded, source);
+  return parseConfigText(text, source, process.env, { checkEnvProxies: false });
 }
 
 async function diffCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parse(argv, { json: { type: 'boolean' } }, true);
-  if (positionals.length !== 2) {
-    process.stderr.write(USAGE);
-    return 2;
-  }
-  const [oldSource, newSource] = positionals as [string, string];
+  const args = parseCommand('policy diff', argv);
+  const [oldSource, newSource] = args.positionals as [string, string];
   const sides = [];
   for (const source of [oldSource, newSource]) {
     try {
@@ -204,16 +223,22 @@ async function diffCommand(argv: string[]): Promise<number> {
   }
   const [a, b] = sides as [{ config: Config; warnings: Problem[] }, { config: Config; warnings: Problem[] }];
   const diff = diffPolicies({ policy: a.config.policy, warnings: a.warnings }, { policy: b.config.policy, warnings: b.warnings });
-  if (values.json) process.stdout.write(`${JSON.stringify({ old: oldSource, new: newSource, ...diff }, null, 2)}\n`);
+  if (args.flag('json')) process.stdout.write(`${JSON.stringify({ old: oldSource, new: newSource, ...diff }, null, 2)}\n`);
   else process.stdout.write(diffMarkdown(diff, { old: oldSource, new: newSource }));
   return 0;
 }
 
 export async function main(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
-  if (sub === 'explain') return explainCommand(rest);
-  if (sub === 'test') return testCommand(rest);
-  if (sub === 'diff') return diffCommand(rest);
-  process.stderr.write(USAGE);
-  return 2;
+  try {
+    if (sub === 'explain') return await explainCommand(rest);
+    if (sub === 'test') return await testCommand(rest);
+    return await diffCommand(rest);
+  } catch (err) {
+    if (err instanceof InputError) {
+      process.stderr.write(`credbroker policy ${sub}: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
 }

@@ -14,7 +14,7 @@ import type { IamKeys } from '../aws/iam.js';
 import { watchConfig } from '../reload.js';
 import type { RotationLoop } from '../rotation/loop.js';
 import { openStore, StoreError, type Store } from '../store/index.js';
-import { loadOrReport, parse } from './args.js';
+import { loadOrReport, parseCommand, UsageError } from './args.js';
 import { consoleKeys } from '../console/keys.js';
 
 const rotateInput = z
@@ -106,12 +106,13 @@ export interface ServeOptions {
 }
 
 export async function main(argv: string[], opts: ServeOptions = {}): Promise<number> {
-  const { values } = parse(argv, {
-    config: { type: 'string', short: 'c' },
-    port: { type: 'string' },
-    host: { type: 'string' },
-  });
-  const loaded = await loadOrReport(values.config, { printWarnings: false });
+  const args = parseCommand('serve', argv);
+  const values = { port: args.string('port'), host: args.string('host') };
+  const port = values.port !== undefined ? Number(values.port) : undefined;
+  if (port !== undefined && !(Number.isInteger(port) && port >= 0 && port <= 65_535)) throw new UsageError(`--port expects 0..65535, got ${JSON.stringify(values.port)}`, 'serve');
+  // Lint warnings are logged as JSON lines below, with the broker's logger. A config that does not
+  // load, or a store that does not open, is said in text, once: nothing runs yet.
+  const loaded = await loadOrReport(args.string('config'), { printWarnings: false });
   if (!loaded) return 1; // never a partial start
   const { config } = loaded;
   let store: Store;
@@ -151,8 +152,7 @@ export async function main(argv: string[], opts: ServeOptions = {}): Promise<num
   let rotation: RotationLoop | undefined;
   try {
     await broker.start();
-    const port = values.port !== undefined ? Number(values.port) : config.server.port;
-    const { url } = await broker.listen(port, values.host ?? config.server.host);
+    const { url } = await broker.listen(port ?? config.server.port, values.host ?? config.server.host);
     // Every listener is up before the one line that says so (tests and operators wait for it).
     const metricsUrl = config.metrics.enabled ? `${(await broker.listenMetrics()).url}/metrics` : undefined;
     const adminUrl = config.admin.enabled ? (await broker.listenAdmin()).url : undefined;

@@ -3,34 +3,23 @@
 // shell history and the process list. The signature is never printed; a live token is flagged.
 import { readFileSync } from 'node:fs';
 import { decodeJwt, decodeProtectedHeader } from 'jose';
-import { parse } from './args.js';
-
-const USAGE = 'usage: credbroker token decode [--file PATH | -]   (reads stdin when no file is given)\n';
+import { parseCommand, UsageError } from './args.js';
 
 export async function main(argv: string[]): Promise<number> {
-  const [sub, ...rest] = argv;
-  let args;
-  try {
-    args = parse(rest, { file: { type: 'string', short: 'f' } }, true);
-  } catch (err) {
-    process.stderr.write(`credbroker: ${err instanceof Error ? err.message : String(err)}\n${USAGE}`);
-    return 2;
-  }
-  const [arg, ...extra] = args.positionals;
-  if (sub !== 'decode' || extra.length > 0 || (arg !== undefined && args.values.file !== undefined)) {
-    process.stderr.write(USAGE);
-    return 2;
-  }
+  const args = parseCommand('token decode', argv.slice(1));
+  const arg = args.positionals[0];
+  const file = args.string('file');
+  if (arg !== undefined && file !== undefined) throw new UsageError('give --file PATH or the token, not both', 'token decode');
   let token: string;
   try {
-    if (args.values.file !== undefined) token = readFileSync(args.values.file, 'utf8');
+    if (file !== undefined) token = readFileSync(file, 'utf8');
     else if (arg === undefined || arg === '-') token = readFileSync(0, 'utf8');
     else {
       process.stderr.write('warning: a token on the command line stays in the shell history and the process list; use --file or stdin\n');
       token = arg;
     }
   } catch (err) {
-    process.stderr.write(`credbroker: cannot read the token: ${(err as NodeJS.ErrnoException).code ?? String(err)} (${args.values.file ?? 'stdin'})\n`);
+    process.stderr.write(`credbroker: cannot read the token: ${(err as NodeJS.ErrnoException).code ?? String(err)} (${file ?? 'stdin'})\n`);
     return 2;
   }
   token = token.trim();

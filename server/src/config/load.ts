@@ -1,7 +1,7 @@
 // Load a YAML config file: parse, validate against the schema, compile. Every problem is
 // reported at once with its path; nothing partial is ever returned.
 import { readFile } from 'node:fs/promises';
-import { parseDocument } from 'yaml';
+import { LineCounter, isCollection, parseDocument, type Document } from 'yaml';
 import { bindingSchema, configSchema, denyRuleSchema, issuerSchema, roleSchema, type RawConfig } from './schema.js';
 import { compileConfig, type Config } from './compile.js';
 import { formatProblem, type Problem } from '../core/problems.js';
@@ -59,7 +59,9 @@ function reservedKeyPaths(value: unknown, path = ''): string[] {
   });
 }
 
-const PLACEHOLDER_ISSUER = '\u0000placeholder';
+// Stands in for a malformed issuer reference; its own problems are dropped, and it is no issuer
+// anyone could configure (ids are [A-Za-z0-9_-]), so it never shows up in a "known:" list.
+const PLACEHOLDER_ISSUER = '(placeholder)';
 const PLACEHOLDER_RULE = { issuer: PLACEHOLDER_ISSUER, claims: { placeholder: 'x' } };
 const PLACEHOLDER_ARN = 'arn:aws:iam::000000000000:role/placeholder';
 
@@ -124,22 +126,37 @@ function crossFieldProblems(data: unknown): Problem[] {
   // Deny rules are reported by index: check them only when all are well formed, so paths stay right.
   const denyParsed = Array.isArray(input.deny) ? input.deny.map((d) => denyRuleSchema.safeParse(d)) : [];
   const deny = denyParsed.every((r) => r.success) ? denyParsed.map((r) => r.data!) : [];
-  const base = configSchema.safeParse({ issuers: {}, roles: {} });
+  // The other sections too: each well-formed one is kept, so that audit.path missing for the file
+  // sink is reported together with a typo in a role, not after it is fixed.
+  const sections: Record<string, unknown> = {};
+  const shape = configSchema.shape as Record<string, { safeParse(v: unknown): { success: boolean } }>;
+  for (const [key, value] of Object.entries(input)) {
+    if (key === 'issuers' || key === 'roles' || key === 'deny' || !Object.hasOwn(shape, key)) continue;
+    if (shape[key]!.safeParse(value).success) sections[key] = value;
+  }
+  let base = configSchema.safeParse({ ...sections, issuers: {}, roles: {} });
+  if (!base.success) base = configSchema.safeParse({ issuers: {}, roles: {} });
   if (!base.success) return [];
   const fromPlaceholder = (path: string) => placeholders.some((p) => path === p || path.startsWith(`${p}.`) || path.startsWith(`${p}[`));
-  return compileConfig({ ...base.data, issuers, roles, deny }, { unparsedIssuerIds: [...unparsedIssuerIds, PLACEHOLDER_ISSUER] }).problems.filter(
+  return compileConfig({ ...base.data, issuers, roles, deny }, { unparsedIssuerIds }).problems.filter(
     (p) => !fromPlaceholder(p.path),
   );
 }
 
+/** An unset ${VAR} reference, with its line (1-based). */
+export interface MissingVariable {
+  name: string;
+  line: number;
+}
+
 /** Expands ${ENV_VAR} references so secrets and per-environment values can stay out of the file. */
-export function expandEnv(text: string, env: NodeJS.ProcessEnv = process.env): { text: string; missing: string[] } {
-  const missing: string[] = [];
-  const expandLine = (line: string) =>
+export function expandEnv(text: string, env: NodeJS.ProcessEnv = process.env): { text: string; missing: MissingVariable[] } {
+  const missing: MissingVariable[] = [];
+  const expandLine = (line: string, index: number) =>
     line.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_m, name: string) => {
       const v = env[name];
       if (v === undefined) {
-        missing.push(name);
+        missing.push({ name, line: index + 1 });
         return '';
       }
       return v;
@@ -147,18 +164,68 @@ export function expandEnv(text: string, env: NodeJS.ProcessEnv = process.env): {
   // Comment lines are left alone so documentation can mention the syntax.
   const out = text
     .split('\n')
-    .map((line) => (/^\s*#/.test(line) ? line : expandLine(line)))
+    .map((line, i) => (/^\s*#/.test(line) ? line : expandLine(line, i)))
     .join('\n');
   return { text: out, missing };
 }
 
-export async function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.env): Promise<{ config: Config; warnings: Problem[] }> {
-  const raw = await readFile(file, 'utf8');
-  const { text, missing } = expandEnv(raw, env);
-  if (missing.length > 0) {
-    throw new ConfigError(missing.map((m) => ({ path: `\${${m}}`, message: 'environment variable is not set' })), file);
+/** Splits a problem path (`roles.deploy.allow[0].claims.ref`) into keys and indexes. */
+const segmentsOf = (path: string): Array<string | number> =>
+  [...path.matchAll(/([^.[\]]+)|\[(\d+)\]/g)].map((m) => (m[2] !== undefined ? Number(m[2]) : m[1]!));
+
+/** The line (1-based) of the value at a problem's path, if the document has it. */
+function lineOf(doc: Document, counter: LineCounter, path: string): number | undefined {
+  const segments = segmentsOf(path);
+  let node: unknown = doc.contents;
+  for (let i = 0; i < segments.length; i++) {
+    if (!isCollection(node)) return undefined;
+    const collection = node;
+    // A key may hold dots (a claim named oidc.circleci.com/project-id): try the longest first.
+    let found = false;
+    for (let j = segments.length; j > i && !found; j--) {
+      const key = typeof segments[i] === 'number' && j === i + 1 ? segments[i]! : segments.slice(i, j).join('.');
+      const next: unknown = collection.get(key, true);
+      if (next !== undefined) {
+        node = next;
+        i = j - 1;
+        found = true;
+      }
+    }
+    if (!found) return undefined;
   }
-  return parseConfig(text, file, env);
+  const range = (node as { range?: [number, number, number] } | null)?.range;
+  return range ? counter.linePos(range[0]).line : undefined;
+}
+
+/**
+ * Config text → config, with every problem at once: an unset ${VAR} is reported with its line,
+ * together with the file's other problems — except those at a value on that same line, which only
+ * say that the value is empty.
+ */
+export function parseConfigText(raw: string, source: string, env: NodeJS.ProcessEnv = process.env, opts: { checkEnvProxies?: boolean } = {}): { config: Config; warnings: Problem[] } {
+  const { text, missing } = expandEnv(raw, env);
+  const proxyEnv = opts.checkEnvProxies === false ? undefined : env;
+  if (missing.length === 0) return parseConfig(text, source, proxyEnv);
+  const unset: Problem[] = missing.map((m) => ({ path: `line ${m.line}`, message: `\${${m.name}}: the environment variable ${m.name} is not set` }));
+  const lines = new Set(missing.map((m) => m.line));
+  let others: Problem[] = [];
+  try {
+    parseConfig(text, source, proxyEnv);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    const counter = new LineCounter();
+    const doc = parseDocument(text, { lineCounter: counter, uniqueKeys: false });
+    others = err.problems.filter((p) => {
+      const line = /^line (\d+)$/.exec(p.path)?.[1];
+      const at = line !== undefined ? Number(line) : lineOf(doc, counter, p.path);
+      return at === undefined || !lines.has(at);
+    });
+  }
+  throw new ConfigError([...unset, ...others], source);
+}
+
+export async function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.env): Promise<{ config: Config; warnings: Problem[] }> {
+  return parseConfigText(await readFile(file, 'utf8'), file, env);
 }
 
 /** The config path: --config flag, else CREDBROKER_CONFIG, else ./credbroker.yaml. */

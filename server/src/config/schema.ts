@@ -61,15 +61,31 @@ export const issuerSchema = z
 const scalar = z.union([z.string(), z.number(), z.boolean()]);
 export type Scalar = z.infer<typeof scalar>;
 
-export const conditionSchema = z.union([
-  scalar,
-  z.array(scalar).min(1),
-  z.strictObject({ equals: scalar }),
-  z.strictObject({ one_of: z.array(scalar).min(1) }),
-  z.strictObject({ glob: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]) }),
-  z.strictObject({ present: z.boolean() }),
-  z.strictObject({ contains: z.union([scalar, z.array(scalar).min(1)]) }),
-]);
+const CONDITION_OPERATORS = ['equals', 'one_of', 'glob', 'present', 'contains'];
+export const CONDITION_FORMS = 'a value, a list of values, {equals: V}, {one_of: [V, …]}, {glob: PATTERN or [PATTERN, …]}, {present: true|false} or {contains: V or [V, …]}';
+
+/** Names the operator that is wrong ({regex: …}) and lists every valid form. */
+function conditionError(input: unknown): string {
+  const keys = input !== null && typeof input === 'object' && !Array.isArray(input) ? Object.keys(input) : [];
+  const unknown = keys.filter((k) => !CONDITION_OPERATORS.includes(k));
+  const what =
+    unknown.length > 0 ? `unknown condition ${unknown.map((k) => JSON.stringify(k)).join(', ')}` : keys.length > 1 ? 'one operator per condition' : 'not a valid condition';
+  const regex = unknown.some((k) => /^(regexp?|pattern|match(es)?)$/i.test(k)) ? ' (regular expressions are not supported: use glob, e.g. {glob: "refs/heads/release-*"})' : '';
+  return `${what}: expected ${CONDITION_FORMS}${regex}`;
+}
+
+export const conditionSchema = z.union(
+  [
+    scalar,
+    z.array(scalar).min(1),
+    z.strictObject({ equals: scalar }),
+    z.strictObject({ one_of: z.array(scalar).min(1) }),
+    z.strictObject({ glob: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]) }),
+    z.strictObject({ present: z.boolean() }),
+    z.strictObject({ contains: z.union([scalar, z.array(scalar).min(1)]) }),
+  ],
+  { error: (issue) => conditionError(issue.input) },
+);
 export type ConditionInput = z.infer<typeof conditionSchema>;
 
 const claimsSchema = z.record(z.string().min(1), conditionSchema);

@@ -1,6 +1,6 @@
 // Warnings for policies that are valid but risky, from the providers' docs and public incidents.
 import type { CompiledPolicy, CompiledBinding } from './policy.js';
-import { expectedClaimType, immutableFor } from './presets.js';
+import { closestClaim, expectedClaimType, immutableFor, knowsClaim, type Preset } from './presets.js';
 import type { CompiledRule } from './policy.js';
 import type { Problem } from './problems.js';
 
@@ -63,7 +63,36 @@ export function lintPolicy(policy: CompiledPolicy): Problem[] {
       }
     }
   }
-  warnings.push(...denyTypeWarnings(policy), ...mutableTagWarnings(policy));
+  warnings.push(...denyTypeWarnings(policy), ...mutableTagWarnings(policy), ...unknownClaimWarnings(policy));
+  return warnings;
+}
+
+/**
+ * Why no token of these issuers would carry the claim (a typo, most often), or undefined when one
+ * may: some issuer knows it, or cannot tell (no preset, or claims each installation chooses).
+ */
+export function unknownClaimProblem(issuers: ReadonlyArray<{ preset: Preset | undefined }>, claim: string): string | undefined {
+  if (issuers.length === 0 || issuers.some((i) => knowsClaim(i.preset, claim) !== false)) return undefined;
+  const providers = [...new Set(issuers.map((i) => i.preset!.name))].join(', ');
+  const guess = closestClaim(issuers.map((i) => i.preset), claim);
+  return `no ${providers} token is known to carry the claim "${claim}"${guess ? ` (did you mean "${guess}"?)` : ''}`;
+}
+
+/** A condition on a claim no token carries never holds: an allow binding never matches, a deny rule never denies. */
+function unknownClaimWarnings(policy: CompiledPolicy): Problem[] {
+  const warnings: Problem[] = [];
+  const rules: Array<{ rule: CompiledRule; deny: boolean }> = [
+    ...[...policy.roles.values()].flatMap((r) => [...r.bindings.map((rule) => ({ rule, deny: false })), ...r.deny.map((rule) => ({ rule, deny: true }))]),
+    ...policy.globalDeny.map((rule) => ({ rule, deny: true })),
+  ];
+  for (const { rule, deny } of rules) {
+    const issuers = (rule.issuer !== undefined ? [rule.issuer] : [...policy.issuers.keys()]).map((id) => policy.issuers.get(id)).filter((i) => i !== undefined);
+    for (const { claim, condition } of rule.conditions) {
+      if (condition.op === 'present' && !condition.present) continue; // "must be absent" holds either way
+      const problem = unknownClaimProblem(issuers, claim);
+      if (problem) warnings.push({ path: `${rule.path}.claims.${claim}`, message: `${problem}: this ${deny ? 'deny rule never denies' : 'binding never matches'}` });
+    }
+  }
   return warnings;
 }
 

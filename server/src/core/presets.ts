@@ -19,6 +19,12 @@ export interface Preset {
   immutableClaims: string[];
   /** Mutable names: binding on them alone is a lint warning when an immutable id exists. */
   mutableClaims: Record<string, string>;
+  /**
+   * Every claim the provider documents (besides the standard ones and those named above); `x*` is
+   * a prefix. Undefined: the provider lets each installation choose its claims. A name outside it
+   * is a lint warning: a condition on a claim that never comes never matches.
+   */
+  knownClaims?: readonly string[];
   /** Claims that pin the organization on a shared issuer (lint: at least one must be bound). */
   orgPinClaims?: string[];
   defaultMaxTokenAge: number;
@@ -39,6 +45,7 @@ export const PRESETS: Record<PresetName, Preset> = {
     immutableClaims: ['repository_id', 'repository_owner_id', 'actor_id', 'enterprise_id'],
     mutableClaims: { repository: 'repository_id', repository_owner: 'repository_owner_id', actor: 'actor_id', sub: 'repository_id', enterprise: 'enterprise_id' },
     orgPinClaims: ['repository_owner_id', 'repository_id', 'enterprise_id'],
+    knownClaims: ['actor', 'actor_id', 'base_ref', 'check_run_id', 'enterprise', 'enterprise_id', 'environment', 'event_name', 'head_ref', 'job_workflow_ref', 'job_workflow_sha', 'ref', 'ref_protected', 'ref_type', 'repository', 'repository_id', 'repository_owner', 'repository_owner_id', 'repository_visibility', 'run_attempt', 'run_id', 'run_number', 'runner_environment', 'sha', 'workflow', 'workflow_ref', 'workflow_sha'],
     defaultMaxTokenAge: 600,
     sessionName: 'gh-{repository_id}-{run_id}-{run_attempt}',
     sourceIdentity: 'gh-{repository_id}-{actor_id}',
@@ -56,6 +63,7 @@ export const PRESETS: Record<PresetName, Preset> = {
     },
     immutableClaims: ['project_id', 'namespace_id', 'job_project_id', 'job_namespace_id', 'user_id'],
     mutableClaims: { project_path: 'project_id', namespace_path: 'namespace_id', job_project_path: 'job_project_id', user_login: 'user_id', sub: 'project_id' },
+    knownClaims: ['namespace_id', 'namespace_path', 'project_id', 'project_path', 'job_namespace_id', 'job_namespace_path', 'job_project_id', 'job_project_path', 'user_id', 'user_login', 'user_email', 'user_access_level', 'user_identities', 'groups_direct', 'pipeline_id', 'pipeline_source', 'job_id', 'ref', 'ref_type', 'ref_path', 'ref_protected', 'environment', 'environment_protected', 'deployment_tier', 'environment_action', 'runner_id', 'runner_environment', 'sha', 'project_visibility', 'ci_config_ref_uri', 'ci_config_sha'],
     defaultMaxTokenAge: 3600,
     sessionName: 'gl-{project_id}-{job_id}',
     sourceIdentity: 'gl-{project_id}-{user_id}',
@@ -69,6 +77,7 @@ export const PRESETS: Record<PresetName, Preset> = {
     claimTypes: { ...STANDARD, 'oidc.circleci.com/context-ids': 'array', 'oidc.circleci.com/ssh-rerun': 'boolean', 'oidc.circleci.com/project-id': 'string' },
     immutableClaims: ['oidc.circleci.com/project-id', 'sub'],
     mutableClaims: { 'oidc.circleci.com/vcs-origin': 'oidc.circleci.com/project-id' },
+    knownClaims: ['oidc.circleci.com/project-id', 'oidc.circleci.com/vcs-origin', 'oidc.circleci.com/vcs-ref', 'oidc.circleci.com/context-ids', 'oidc.circleci.com/ssh-rerun'],
     defaultMaxTokenAge: 3600,
     sessionName: 'cci-{oidc.circleci.com/project-id}-{@token_hash}',
     sourceIdentity: 'cci-{oidc.circleci.com/project-id}',
@@ -84,6 +93,7 @@ export const PRESETS: Record<PresetName, Preset> = {
     immutableClaims: ['organization_id', 'pipeline_id'],
     mutableClaims: { organization_slug: 'organization_id', pipeline_slug: 'pipeline_id', sub: 'organization_id' },
     orgPinClaims: ['organization_id'],
+    knownClaims: ['organization_slug', 'pipeline_slug', 'build_number', 'build_branch', 'build_tag', 'build_commit', 'build_source', 'step_key', 'job_id', 'agent_id', 'runner_environment', 'organization_id', 'pipeline_id', 'cluster_id', 'cluster_name', 'queue_id', 'queue_key', 'agent_tag:*'],
     defaultMaxTokenAge: 600,
     sessionName: 'bk-{job_id}',
     sourceIdentity: 'bk-{pipeline_id}',
@@ -98,6 +108,7 @@ export const PRESETS: Record<PresetName, Preset> = {
     claimTypes: { ...STANDARD, repositoryUuid: 'string', workspaceUuid: 'string' },
     immutableClaims: ['repositoryUuid', 'workspaceUuid'],
     mutableClaims: {},
+    knownClaims: ['stepUuid', 'repositoryUuid', 'pipelineUuid', 'workspaceUuid', 'deploymentEnvironmentUuid', 'branchName'],
     defaultMaxTokenAge: 3600,
     sessionName: 'bb-{stepUuid}',
     sourceIdentity: 'bb-{repositoryUuid}',
@@ -125,6 +136,7 @@ export const PRESETS: Record<PresetName, Preset> = {
     claimTypes: { ...STANDARD, org_id: 'string', prj_id: 'string', def_id: 'string', run_id: 'string' },
     immutableClaims: ['org_id', 'prj_id', 'def_id'],
     mutableClaims: { rpo_id: 'prj_id', sub: 'def_id' },
+    knownClaims: ['org_id', 'prj_id', 'def_id', 'rpo_id', 'rpo_uri', 'rpo_ver', 'rpo_ref', 'run_id'],
     defaultMaxTokenAge: 900,
     sessionName: 'ado-{def_id}-{run_id}',
     sourceIdentity: 'ado-{prj_id}-{def_id}',
@@ -145,6 +157,7 @@ export const PRESETS: Record<PresetName, Preset> = {
       sub: 'terraform_workspace_id',
     },
     orgPinClaims: ['terraform_organization_id', 'terraform_workspace_id'],
+    knownClaims: ['terraform_organization_id', 'terraform_organization_name', 'terraform_project_id', 'terraform_project_name', 'terraform_workspace_id', 'terraform_workspace_name', 'terraform_full_workspace', 'terraform_run_id', 'terraform_run_phase'],
     defaultMaxTokenAge: 900,
     sessionName: 'tfc-{terraform_run_id}',
     sourceIdentity: 'tfc-{terraform_workspace_id}',
@@ -162,6 +175,56 @@ export function expectedClaimType(preset: Preset | undefined, claim: string): Cl
 /** The immutable id to bind instead of a mutable name, if the preset knows one. */
 export function immutableFor(preset: Preset, claim: string): string | undefined {
   return Object.hasOwn(preset.mutableClaims, claim) ? preset.mutableClaims[claim] : undefined;
+}
+
+/**
+ * Whether the provider sends a claim of this name: true, false, or undefined when it cannot be told
+ * (no preset, or a provider whose claims each installation chooses).
+ */
+export function knowsClaim(preset: Preset | undefined, claim: string): boolean | undefined {
+  if (!preset?.knownClaims) return undefined;
+  const names = claimNames(preset);
+  return names.includes(claim) || names.some((n) => n.endsWith('*') && claim.startsWith(n.slice(0, -1)));
+}
+
+const claimNames = (preset: Preset): string[] => [
+  ...Object.keys(STANDARD),
+  ...Object.keys(preset.claimTypes),
+  ...preset.immutableClaims,
+  ...Object.keys(preset.mutableClaims),
+  ...(preset.knownClaims ?? []),
+];
+
+/** Edit distance, for "did you mean": claim names are short. */
+function distance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) row.push(Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1)));
+    prev = row;
+  }
+  return prev[b.length]!;
+}
+
+/** `repo_id` for `repository_id`: each part a prefix of the other name's part. */
+function abbreviates(short: string, long: string): boolean {
+  const a = short.split(/[_.\/-]/);
+  const b = long.split(/[_.\/-]/);
+  return a.length === b.length && a.every((part, i) => part.length > 0 && b[i]!.startsWith(part));
+}
+
+/** The known claim a misspelt name most likely meant, if one is close. */
+export function closestClaim(presets: ReadonlyArray<Preset | undefined>, claim: string): string | undefined {
+  const lower = claim.toLowerCase();
+  let best: { name: string; d: number } | undefined;
+  for (const name of new Set(presets.flatMap((p) => (p?.knownClaims ? claimNames(p) : [])))) {
+    if (name.endsWith('*')) continue;
+    const n = name.toLowerCase();
+    // A prefix or an abbreviation is close whatever its length; among them, the nearest wins.
+    const d = n === lower ? 0 : n.startsWith(lower) || lower.startsWith(n) || abbreviates(lower, n) ? 1 + distance(lower, n) / 1000 : distance(lower, n);
+    if (d <= Math.max(2, Math.floor(claim.length / 4)) && (!best || d < best.d)) best = { name, d };
+  }
+  return best?.name;
 }
 
 /** Defaults for an issuer without a preset: strict typing, generic naming. */

@@ -1,29 +1,18 @@
 // `credbroker keys --config F [--json]`: the security team's view of the static keys left —
 // every managed user, key ids (never secrets), ages, last use, rotation state and what comes next.
-import { parseArgs } from 'node:util';
 import { createLogger } from '../log.js';
 import { iamKeysFromAws } from './loop.js';
 import { createNetwork } from '../net/network.js';
-import { loadRotationConfig, openStoreForRead, usageOnError, printUsageError } from './cli-support.js';
+import { loadRotationConfig, openStoreForRead, printUsageError } from './cli-support.js';
+import { parseCommand } from '../cli/args.js';
 import { inventory } from './run.js';
-
-const USAGE = 'usage: credbroker keys --config FILE [--json]\n';
 
 const days = (s: number) => `${(s / 86_400).toFixed(1)}d`;
 
 export async function main(argv: string[]): Promise<number> {
   try {
-    const { values } = usageOnError(() =>
-      parseArgs({
-        args: argv,
-        strict: true,
-        options: { config: { type: 'string', short: 'c' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
-      }),
-    );
-    if (values.help) {
-      process.stdout.write(USAGE);
-      return 0;
-    }
+    const args = parseCommand('keys', argv);
+    const values = { config: args.string('config'), json: args.flag('json') };
     const { config, rotation } = await loadRotationConfig(values.config);
     const logger = createLogger({ level: config.logging.level });
     const store = await openStoreForRead(config);
@@ -48,6 +37,6 @@ export async function main(argv: string[]): Promise<number> {
       await store.close();
     }
   } catch (err) {
-    return printUsageError(err, USAGE);
+    return printUsageError(err, 'keys');
   }
 }

@@ -9,15 +9,14 @@ import type { RotationConfig } from './config-schema.js';
 import { StoreAuditSink } from '../ops/adapters.js';
 import { loadAuditKeyring } from '../audit/keys.js';
 import type { AuditStore } from '../ops/types.js';
+import { reportCliError, UsageError } from '../cli/args.js';
 
-export class UsageError extends Error {
-  override readonly name = 'UsageError';
-}
+export { UsageError };
 
 export async function loadRotationConfig(flag: string | undefined): Promise<{ config: Config; rotation: RotationConfig }> {
   const { config, warnings } = await loadConfigFile(configPathFrom(flag));
   for (const w of warnings) process.stderr.write(`warning: ${w.path}: ${w.message}\n`);
-  if (!config.rotation) throw new UsageError('the configuration has no rotation: section');
+  if (!config.rotation) throw new UsageError(`${configPathFrom(flag)} has no rotation: section (docs/rotation.md)`);
   return { config, rotation: config.rotation };
 }
 
@@ -45,23 +44,11 @@ export function cliAuditSink(audit: Config['audit'], store?: AuditStore): AuditS
   };
 }
 
-/** Runs a flag parser, turning its errors into usage errors. */
-export function usageOnError<T>(parse: () => T): T {
-  try {
-    return parse();
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
-}
-
-export function printUsageError(err: unknown, usage: string): number {
-  if (err instanceof UsageError) {
-    process.stderr.write(`${err.message}\n${usage}`);
-    return 2;
-  }
+/** Prints a usage error (a config that does not load: its problems) and gives the exit status 2. */
+export function printUsageError(err: unknown, command: string): number {
   if (err instanceof Error && Array.isArray((err as { problems?: unknown }).problems)) {
     process.stderr.write(`${err.message}\n`);
     return 2;
   }
-  throw err;
+  return reportCliError(err, command);
 }

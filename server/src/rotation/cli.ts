@@ -7,16 +7,14 @@
 // an IAM call finishes), a new key that no sink received is deleted, the lock is released, and the
 // exit status is 128 + the signal number. A second signal exits at once.
 import { constants as osConstants } from 'node:os';
-import { parseArgs } from 'node:util';
 import { Registry } from 'prom-client';
 import { createLogger } from '../log.js';
 import { openStore } from '../store/index.js';
 import { iamKeysFromAws } from './loop.js';
 import { createNetwork } from '../net/network.js';
-import { cliAuditSink, loadRotationConfig, openStoreForRead, usageOnError, printUsageError, UsageError } from './cli-support.js';
+import { cliAuditSink, loadRotationConfig, openStoreForRead, printUsageError, UsageError } from './cli-support.js';
+import { parseCommand } from '../cli/args.js';
 import { planRotation, runRotation } from './run.js';
-
-const USAGE = 'usage: credbroker rotate --config FILE (--user NAME ... | --all) [--force] [--dry-run] [--json]\n';
 
 export async function main(argv: string[]): Promise<number> {
   const stopping = new AbortController();
@@ -28,27 +26,10 @@ export async function main(argv: string[]): Promise<number> {
     stopping.abort();
   };
   try {
-    const { values } = usageOnError(() =>
-      parseArgs({
-        args: argv,
-        strict: true,
-        options: {
-          config: { type: 'string', short: 'c' },
-          user: { type: 'string', multiple: true, short: 'u' },
-          all: { type: 'boolean' },
-          force: { type: 'boolean' },
-          'dry-run': { type: 'boolean' },
-          json: { type: 'boolean' },
-          help: { type: 'boolean', short: 'h' },
-        },
-      }),
-    );
-    if (values.help) {
-      process.stdout.write(USAGE);
-      return 0;
-    }
-    const users = values.user;
-    if ((users === undefined || users.length === 0) === !values.all) throw new UsageError('give --user NAME (one or more) or --all');
+    const args = parseCommand('rotate', argv);
+    const values = { user: args.list('user'), all: args.flag('all'), force: args.flag('force'), 'dry-run': args.flag('dry-run'), json: args.flag('json'), config: args.string('config') };
+    const users = values.user.length > 0 ? values.user : undefined;
+    if ((users === undefined) === !values.all) throw new UsageError('give --user NAME (one or more) or --all, not both', 'rotate', true);
     // From here on a signal stops the run safely instead of killing the process holding the lock.
     if (!values['dry-run']) {
       process.on('SIGTERM', onSignal);
@@ -88,7 +69,8 @@ export async function main(argv: string[]): Promise<number> {
         { ...(users ? { users } : {}), force, signal: stopping.signal },
       );
       if (stoppedBy) {
-        for (const r of report.users) process.stderr.write(`${r.userName}: ${r.outcome} [${r.phase}] ${r.steps.join(' → ')}${r.code ? ` ${r.code}` : ''}\n`);
+        // The summary of what was done before the signal: on stdout, like every summary.
+        for (const r of report.users) process.stdout.write(`${r.userName}: ${r.outcome} [${r.phase}] ${r.steps.join(' → ')}${r.code ? ` ${r.code}` : ''}\n`);
         return 128 + (osConstants.signals[stoppedBy] ?? 1);
       }
       if (!report.leader) {
@@ -108,7 +90,7 @@ export async function main(argv: string[]): Promise<number> {
       await store.close();
     }
   } catch (err) {
-    return printUsageError(err, USAGE);
+    return printUsageError(err, 'rotate');
   } finally {
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);

@@ -74,7 +74,10 @@ function writeConfig(user: string) {
 
 interface Runner {
   child: ChildProcess;
+  /** stdout and stderr together, in order. */
   stderr(): string;
+  /** stdout alone: the summary. */
+  stdout(): string;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
@@ -84,10 +87,11 @@ function rotate(user: string): Runner {
     env: { ...process.env, ...e.env },
   });
   let stderr = '';
+  let stdout = '';
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  child.stdout!.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
-  return { child, stderr: () => stderr, exited };
+  child.stdout!.on('data', (d: Buffer) => ((stderr += d.toString()), (stdout += d.toString())));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('close', (code, signal) => resolve({ code, signal })));
+  return { child, stderr: () => stderr, stdout: () => stdout, exited };
 }
 
 const history = (user: string): Array<{ event: string; key: string; pid: number; at: number }> =>
@@ -197,6 +201,8 @@ describe('credbroker rotate stopped by a signal', () => {
     const done = await r.exited;
     expect(done.code, r.stderr()).toBe(code);
     expect(Date.now() - sentAt).toBeLessThan(10_000);
+    // What was done before the signal is summarized on stdout, like a finished run's summary.
+    expect(r.stdout()).toMatch(new RegExp(`^${user}: \\S+ \\[[a-z-]+\\]`, 'm'));
     // The key no sink received is gone; the original key is untouched and Active, and the sink still holds it.
     expect(await listKeys(e, user)).toEqual([{ id: original.keyId, status: 'Active' }]);
     expect((JSON.parse(readFileSync(f.out, 'utf8')) as { access_key_id: string }).access_key_id).toBe(original.keyId);
