@@ -71,6 +71,14 @@ export function orderedSinks(sinkIds: string[], priority: string[]): string[] {
   return [...priority.filter((s) => sinkIds.includes(s)), ...sinkIds.filter((s) => !priority.includes(s))];
 }
 
+/** planNext for a configured user: its key age, grace period and sinks from its settings. */
+export function planFor(
+  user: { maxKeyAgeSeconds: number; graceSeconds: number; sinkIds: string[] },
+  at: Pick<PlanInput, 'state' | 'keys' | 'now' | 'hasSecret' | 'force' | 'fenceMs'>,
+): Action {
+  return planNext({ ...at, maxKeyAgeMs: user.maxKeyAgeSeconds * 1000, graceMs: user.graceSeconds * 1000, sinkIds: user.sinkIds });
+}
+
 export function planNext(input: PlanInput): Action {
   const { state, now } = input;
   if (!input.force && state.nextAttemptAt !== null && state.phase !== 'error') {

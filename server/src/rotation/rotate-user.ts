@@ -22,7 +22,7 @@ import type { RotationConfig, SinkConfig } from './config-schema.js';
 import { RotationError, errorCodeOf, safeMessage } from './errors.js';
 import type { LeaseKeeper } from './lease.js';
 import type { RotationMetrics } from './metrics.js';
-import { applyAction, IAM_STEPS, isTerminal, lateWritesOf, markAttempted, planNext, reconcilePending, recordFailure, type Action, type StepAction } from './plan.js';
+import { applyAction, IAM_STEPS, isTerminal, lateWritesOf, markAttempted, planFor, reconcilePending, recordFailure, type Action, type StepAction } from './plan.js';
 import type { NewAccessKey } from './secret.js';
 import type { ManagedUser } from './users.js';
 import { verifySignedWithKey } from './verify.js';
@@ -172,17 +172,7 @@ export async function rotateUser(rt: RotationRuntime, user: ManagedUser, keeper:
     const hasSecret = cached !== undefined && cached.accessKeyId === state.newKeyId;
     if (cached !== undefined && !hasSecret) rt.secrets.delete(user.userName);
 
-    const action: Action = planNext({
-      state,
-      keys,
-      now,
-      maxKeyAgeMs: user.maxKeyAgeSeconds * 1000,
-      graceMs: user.graceSeconds * 1000,
-      sinkIds: user.sinkIds,
-      hasSecret,
-      force,
-      fenceMs: keeper.ttlMs,
-    });
+    const action: Action = planFor(user, { state, keys, now, hasSecret, force, fenceMs: keeper.ttlMs });
 
     if (isTerminal(action)) {
       if (action.kind === 'error') {

@@ -12,7 +12,7 @@ import { assertPersistentStore, emptyRotationState, type RotationState, type Sto
 import type { RotationConfig } from './config-schema.js';
 import { errorCodeOf, safeMessage } from './errors.js';
 import { rotationMetrics } from './metrics.js';
-import { describeRemaining, planNext, type Action } from './plan.js';
+import { describeRemaining, planFor, type Action } from './plan.js';
 import { keepLease, type LeaseKeeper } from './lease.js';
 import { discardUndelivered, rotateUser, type RotationHooks, type RotationRuntime, type SecretCache, type UserResult } from './rotate-user.js';
 import { createSink } from './sinks/index.js';
@@ -194,17 +194,7 @@ export async function planRotation(
   for (const user of users) {
     const state = (await deps.store.getRotationState(user.userName)) ?? emptyRotationState(user.userName, now);
     const keys = await deps.iam.listAccessKeys(user.userName);
-    const action = planNext({
-      state,
-      keys,
-      now,
-      maxKeyAgeMs: user.maxKeyAgeSeconds * 1000,
-      graceMs: user.graceSeconds * 1000,
-      sinkIds: user.sinkIds,
-      hasSecret: false,
-      force: opts.force ?? false,
-      fenceMs: deps.config.lease_seconds * 1000,
-    });
+    const action = planFor(user, { state, keys, now, hasSecret: false, force: opts.force ?? false, fenceMs: deps.config.lease_seconds * 1000 });
     const sinkProblems: PlannedUser['sinkProblems'] = [];
     if (opts.checkSinks) {
       for (const cfg of user.sinks) {
@@ -268,17 +258,7 @@ export async function inventory(deps: Omit<RotationDeps, 'audit' | 'registry' | 
         ...(undelivered ? { undelivered } : {}),
       });
     }
-    const action = planNext({
-      state,
-      keys,
-      now,
-      maxKeyAgeMs: user.maxKeyAgeSeconds * 1000,
-      graceMs: user.graceSeconds * 1000,
-      sinkIds: user.sinkIds,
-      hasSecret: false,
-      force: false,
-      fenceMs: deps.config.lease_seconds * 1000,
-    });
+    const action = planFor(user, { state, keys, now, hasSecret: false, force: false, fenceMs: deps.config.lease_seconds * 1000 });
     const next =
       action.kind === 'idle'
         ? `rotate at ${action.nextRotationAt?.toISOString() ?? '-'}`
