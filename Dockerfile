@@ -20,6 +20,8 @@ RUN npm ci
 COPY tsconfig.json tsconfig.build.json ./
 COPY scripts/build.mjs scripts/build.mjs
 COPY server/ server/
+# The security-team console's script and stylesheet (built into dist/console/ by build.mjs).
+COPY console/ console/
 COPY deploy/container/ deploy/container/
 # Build, write the RDS CA bundle (from a dev dependency), then drop every dev dependency and the
 # native module's sources and intermediates. The empty directories become the writable volumes.

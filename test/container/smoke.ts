@@ -108,11 +108,13 @@ async function main(): Promise<void> {
        sqliteSources: at('node_modules/better-sqlite3/deps') || at('node_modules/better-sqlite3/src'),
        venv: at('.venv') || fs.existsSync('/.venv'),
        rdsRoots: (pem.match(/Root CA (RSA2048|RSA4096|ECC384) G1/g) || []).length,
+       console: (() => { try { const m = JSON.parse(fs.readFileSync('/opt/credbroker/dist/console/manifest.json', 'utf8')); return Object.values(m).every((f) => at('dist/console/' + f)) && Object.keys(m).length >= 2; } catch { return false; } })(),
      }));`,
   );
-  const c = JSON.parse(contents) as { top: string[]; dev: string[]; sqliteSources: boolean; venv: boolean; rdsRoots: number };
+  const c = JSON.parse(contents) as { top: string[]; dev: string[]; sqliteSources: boolean; venv: boolean; rdsRoots: number; console: boolean };
   check('holds only the built server', c.top.join(' ') === 'certs dist healthcheck.mjs node_modules package.json', c.top.join(' '));
   check('has no dev dependency, test or venv', c.dev.length === 0 && !c.sqliteSources && !c.venv, JSON.stringify(c));
+  check("carries the console's built assets (dist/console/manifest.json and the files it names)", c.console, c.console ? '' : 'missing');
   check('carries the RDS CA bundle (G1 roots)', c.rdsRoots > 30, `${c.rdsRoots} G1 root certificates`);
 
   // Stand-ins on the host's loopback.
