@@ -25,10 +25,11 @@ import { startListener, type Listener } from './http/listener.js';
 import { createNetwork, type Network } from './net/network.js';
 
 /** At shutdown, connections still open this long after server.request_timeout_ms are cut. */
+export const DRAIN_MARGIN_MS = 2000;
+
+/** Logged at start when the SDK's credential chain finds no credentials for the broker itself. */
 export const NO_AWS_CREDENTIALS_WARNING =
   'the broker has no AWS credentials of its own: every exchange will fail with 500 ERR_STS_CREDENTIALS until it has some (environment variables, a profile, a web identity, the ECS task role or the EC2 instance profile)';
-
-export const DRAIN_MARGIN_MS = 2000;
 import type { Keyring } from './core/audit-chain.js';
 import { loadAuditKeyring } from './audit/keys.js';
 import { CheckpointWriter, checkpointSink, readCheckpointFiles, type CheckpointSink } from './audit/checkpoints.js';
