@@ -2,6 +2,7 @@
 // and the proxy's own log as the witness of what went through it. JWKS, STS (moto) and a sink push
 // go through; hosts in NO_PROXY (here a second loopback address, 127.0.0.2) do not. A proxy that
 // wants basic auth gets it, and the credentials appear in no log line or audit record.
+import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { STSClient, GetCallerIdentityCommand } from '@aws-sdk/client-sts';
 import { startMoto, type Moto } from '../support/moto.js';
@@ -127,8 +128,9 @@ describe.skipIf(skip)(`the broker behind an egress proxy${forwardProxyMissing ? 
     cleanup.push(() => network.close());
     const sinkConfig = rotationConfigSchema.parse({ users: [{ name: 'ci-user', sinks: [{ type: 'gitlab', project: 42, token_env: 'GL_TOKEN', base_url: gitlab.url }] }] }).users[0]!.sinks[0]! as SinkConfig;
     const sink = createSink(sinkConfig, { env: { GL_TOKEN: gitlab.token }, timeoutMs: 5000, network });
-    await sink.deliver({ userName: 'ci-user', accessKeyId: 'AKIAPROXYTEST0000001', secretAccessKey: new SecretValue('proxiedSecretValue0123456789abcdefghijKLMN'), createdAt: new Date() });
-    expect(gitlab.variable('42', 'AWS_ACCESS_KEY_ID')?.value).toBe('AKIAPROXYTEST0000001');
+    const keyId = `AKIA${randomBytes(8).toString('hex').toUpperCase()}`;
+    await sink.deliver({ userName: 'ci-user', accessKeyId: keyId, secretAccessKey: new SecretValue(randomBytes(20).toString('hex')), createdAt: new Date() });
+    expect(gitlab.variable('42', 'AWS_ACCESS_KEY_ID')?.value).toBe(keyId);
     tunnelled(proxy, gitlab.url);
 
     // The same push without the CA: the TLS reason and host, through the proxy, not "fetch failed".

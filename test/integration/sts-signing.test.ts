@@ -1,6 +1,7 @@
 // The lean AssumeRole path signs its requests with AWS's own SigV4 signer; moto, told to enforce
 // authentication, checks every signature against the IAM keys it holds and the caller's IAM
 // policy — so a wrong signature, wrong credentials or a missing permission are refused for real.
+import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IAMClient, AttachUserPolicyCommand, CreateAccessKeyCommand, CreatePolicyCommand, CreateRoleCommand, CreateUserCommand } from '@aws-sdk/client-iam';
 import { callerArn, startMoto, type Moto } from '../support/moto.js';
@@ -82,7 +83,7 @@ describe('AssumeRole signed by the lean Query client, checked by moto', () => {
   });
 
   it('is refused with an access key AWS does not know: 500 ERR_STS_CREDENTIALS', async () => {
-    const sts = new StsCredentialIssuer({ defaultRegion: 'us-east-1', endpoint: moto.endpoint, maxAttempts: 3, httpTimeoutMs: 5000, credentials: { accessKeyId: 'AKIAUNKNOWNBROKERKEY', secretAccessKey: brokerKey.secretAccessKey } });
+    const sts = new StsCredentialIssuer({ defaultRegion: 'us-east-1', endpoint: moto.endpoint, maxAttempts: 3, httpTimeoutMs: 5000, credentials: { accessKeyId: `AKIA${randomBytes(8).toString('hex').toUpperCase()}`, secretAccessKey: brokerKey.secretAccessKey } });
     try {
       await expect(sts.assumeRole(request())).rejects.toMatchObject({ code: 'ERR_STS_CREDENTIALS', detail: { sts_error: 'InvalidClientTokenId', http_status: 403 } });
     } finally {

@@ -2,6 +2,7 @@
 // (scripts/ensure-venv.sh), started on loopback, and stopped with dev mode — also when dev mode is
 // killed outright: on Linux moto asks the kernel to end it when its parent dies.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -16,7 +17,8 @@ export interface DevMoto {
 export class MotoUnavailable extends Error {}
 
 /** Credentials moto accepts; dev mode never sends real ones anywhere. */
-export const DEV_AWS_CREDENTIALS = { accessKeyId: 'AKIADEVMODE000000000', secretAccessKey: 'dev-mode-not-a-secret' } as const;
+// Made per dev-mode run: moto (without authentication) accepts any key, and none sits in the source.
+export const DEV_AWS_CREDENTIALS = { accessKeyId: `AKIA${randomBytes(8).toString('hex').toUpperCase()}`, secretAccessKey: randomBytes(30).toString('base64url') } as const;
 
 export function venvDir(root: string): string {
   return process.env.CREDBROKER_VENV ?? path.join(root, '.venv');

@@ -1,6 +1,7 @@
 // Each sink under a push fence: nothing is written after the push's deadline. A command sink's
 // process group is killed at the deadline and when the push ends; an HTTP sink starts no request
 // after the deadline and aborts the one in flight at it (stand-in: a server that never answers).
+import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -23,7 +24,7 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-const key = { userName: 'u', accessKeyId: 'AKIAFENCETEST0000000', secretAccessKey: new SecretValue('fence-test-not-a-real-secret'), createdAt: new Date() };
+const key = { userName: 'u', accessKeyId: `AKIA${randomBytes(8).toString('hex').toUpperCase()}`, secretAccessKey: new SecretValue(randomBytes(20).toString('hex')), createdAt: new Date() };
 const env = { PATH: process.env.PATH, CIRCLE_TOKEN: 'x', GH_TOKEN: 'x', GL_TOKEN: 'x' };
 const sinkOf = (raw: Record<string, unknown>, timeoutMs = 5000) =>
   createSink(rotationConfigSchema.parse({ users: [{ name: 'u', sinks: [raw] }] }).users[0]!.sinks[0]! as SinkConfig, { env: { ...env, CIRCLE_TOKEN: circleci.token }, timeoutMs });
